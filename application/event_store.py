@@ -1,0 +1,279 @@
+"""The event store: one append-only PostgreSQL log for every aggregate, with envelopes.
+
+This is the one module that owns how events are written (DESIGN decisions 1–5). It extends
+the eventsourcing library at its documented seams rather than forking it:
+
+* ``EventRecorder`` subclasses the library's Postgres application recorder. It writes the
+  envelope (actor, role, channel, reason, correlation/causation/command ids) as columns,
+  lets the database stamp ``recorded_at`` and the writing transaction's id, and does **not**
+  take the library's table lock: readers stay gap-free by reading below the snapshot
+  horizon instead (see ``application.log_reader``), so writers run in parallel.
+* ``EvidentFactory`` subclasses the library's Postgres factory so applications get our
+  recorder, our snapshot table and the orjson transcoder.
+* ``create_schema`` creates everything idempotently, including the triggers that make the
+  database itself refuse UPDATE, DELETE and TRUNCATE on the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import IntegrityError, ProgrammingError, StoredEvent, Transcoder
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
+from eventsourcing.utils import Environment
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import DictRow, tuple_row
+from psycopg.sql import SQL
+
+from application.envelope import Envelope
+from application.transcoding import OrjsonTranscoder
+
+EVENTS_TABLE = "events"
+SNAPSHOTS_TABLE = "snapshots"
+NOTIFY_CHANNEL = "evident_events"
+
+# Why an advisory lock: two processes starting at once (API and worker) would otherwise
+# race on CREATE ... IF NOT EXISTS, which is not concurrency-safe in PostgreSQL.
+SCHEMA_LOCK_KEY = 0x45564944  # "EVID"
+
+SCHEMA_SQL = f"""
+CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
+    notification_id    bigserial   NOT NULL,
+    originator_id      uuid        NOT NULL,
+    originator_version bigint      NOT NULL,
+    topic              text        NOT NULL,
+    state              bytea       NOT NULL,
+    xact_id            xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    recorded_at        timestamptz NOT NULL DEFAULT now(),
+    actor              text        NOT NULL,
+    actor_role         text        NOT NULL,
+    channel            text        NOT NULL,
+    reason             text,
+    correlation_id     uuid        NOT NULL,
+    causation_id       uuid,
+    command_id         uuid        NOT NULL,
+    PRIMARY KEY (originator_id, originator_version)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS {EVENTS_TABLE}_position_idx
+    ON {EVENTS_TABLE} (notification_id);
+CREATE UNIQUE INDEX IF NOT EXISTS {EVENTS_TABLE}_log_order_idx
+    ON {EVENTS_TABLE} (xact_id, notification_id);
+CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_aggregate_time_idx
+    ON {EVENTS_TABLE} (originator_id, recorded_at);
+CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_recorded_at_idx
+    ON {EVENTS_TABLE} (recorded_at);
+CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_command_idx
+    ON {EVENTS_TABLE} (command_id);
+
+CREATE OR REPLACE FUNCTION evident_refuse_log_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the event log is append-only: % on table % is refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Record a new event that corrects the old one instead.';
+END;
+$$;
+CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_refuse_update_delete
+    BEFORE UPDATE OR DELETE ON {EVENTS_TABLE}
+    FOR EACH STATEMENT EXECUTE FUNCTION evident_refuse_log_change();
+CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_refuse_truncate
+    BEFORE TRUNCATE ON {EVENTS_TABLE}
+    FOR EACH STATEMENT EXECUTE FUNCTION evident_refuse_log_change();
+REVOKE UPDATE, DELETE, TRUNCATE ON {EVENTS_TABLE} FROM PUBLIC;
+
+CREATE TABLE IF NOT EXISTS {SNAPSHOTS_TABLE} (
+    originator_id      uuid   NOT NULL,
+    originator_version bigint NOT NULL,
+    topic              text   NOT NULL,
+    state              bytea  NOT NULL,
+    PRIMARY KEY (originator_id, originator_version)
+);
+"""
+
+# The role an operator should run the application as: it may read and append to the log,
+# and nothing else on it. Created only where the connecting user may create roles.
+APP_ROLE_SQL = f"""
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'evident_app') THEN
+        CREATE ROLE evident_app NOLOGIN;
+    END IF;
+    GRANT SELECT, INSERT ON {EVENTS_TABLE} TO evident_app;
+    GRANT USAGE ON SEQUENCE {EVENTS_TABLE}_notification_id_seq TO evident_app;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'evident_app role not created: the connecting user may not create roles';
+END;
+$$;
+"""
+
+
+def create_schema(conn: psycopg.Connection[Any]) -> None:
+    """Create the event store's tables, indexes and guards; safe to run any number of times."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+        conn.execute(SCHEMA_SQL)
+        conn.execute(APP_ROLE_SQL)
+
+
+class EventRecorder(PostgresApplicationRecorder):
+    """Appends stored events with their envelope in one statement, without a table lock."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE):
+        super().__init__(datastore, events_table_name=events_table_name)
+        # One statement is one transaction in autocommit: a command's events from every
+        # aggregate it touched are all recorded, or none are. ``WITH ORDINALITY`` keeps the
+        # positions in the order the events were raised.
+        self._insert_sql = SQL(
+            "INSERT INTO {table} (originator_id, originator_version, topic, state, actor,"
+            " actor_role, channel, reason, correlation_id, causation_id, command_id)"
+            " SELECT e.originator_id, e.originator_version, e.topic, e.state,"
+            " %s, %s, %s, %s, %s, %s, %s"
+            " FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+            " WITH ORDINALITY AS e(originator_id, originator_version, topic, state, n)"
+            " ORDER BY e.n"
+            " RETURNING originator_id, originator_version, notification_id"
+        ).format(table=SQL(events_table_name))
+        self._notify_sql = SQL("NOTIFY {}").format(SQL(NOTIFY_CHANNEL))
+
+    def _lock_table(self, curs: psycopg.Cursor[DictRow]) -> None:
+        """Deliberately nothing: gap-safety comes from the reader (DESIGN decision 5)."""
+
+    def create_table(self) -> None:
+        with self.datastore.get_connection() as conn:
+            create_schema(conn)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        envelope = kwargs.get("envelope")
+        if not isinstance(envelope, Envelope):
+            msg = "every event needs an envelope: save(..., envelope=Envelope(...))"
+            raise ProgrammingError(msg)
+        with self.datastore.get_connection() as conn:
+            positions = self.append(conn, stored_events, envelope)
+            # Notify after the commit, in its own tiny transaction: a NOTIFY inside the
+            # writing transaction would take PostgreSQL's global notify lock across the
+            # commit's WAL flush and serialise every writer.
+            conn.execute(self._notify_sql)
+        return positions
+
+    def append(
+        self,
+        conn: psycopg.Connection[Any],
+        stored_events: Sequence[StoredEvent],
+        envelope: Envelope,
+    ) -> list[int]:
+        """Append events on ``conn`` (in its transaction, if one is open); return positions."""
+        params = (
+            envelope.actor,
+            envelope.role,
+            envelope.channel,
+            envelope.reason,
+            envelope.correlation_id,
+            envelope.causation_id,
+            envelope.command_id,
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        try:
+            with conn.cursor(row_factory=tuple_row) as cur:
+                rows = cur.execute(self._insert_sql, params, prepare=True).fetchall()
+        except psycopg.errors.UniqueViolation as e:
+            # Someone else saved this aggregate version first: optimistic concurrency.
+            raise IntegrityError(str(e)) from e
+        positions = {(r[0], r[1]): r[2] for r in rows}
+        return [positions[(UUID(str(e.originator_id)), e.originator_version)]
+                for e in stored_events]
+
+
+class SnapshotRecorder(PostgresAggregateRecorder):
+    """Stores snapshots in a plain table; they are a cache, rebuilt from the log at will."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = SNAPSHOTS_TABLE):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self._insert_sql = SQL(
+            "INSERT INTO {table} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+            " ON CONFLICT DO NOTHING"
+        ).format(table=SQL(events_table_name))
+
+    def create_table(self) -> None:
+        with self.datastore.get_connection() as conn:
+            create_schema(conn)
+
+    def _insert_stored_events(
+        self, curs: psycopg.Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any
+    ) -> None:
+        curs.execute(
+            self._insert_sql,
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+        )
+
+
+def datastore_for(database_url: str, pool_size: int = 2) -> PostgresDatastore:
+    """A library datastore (connection pool) for a libpq URL, for code outside applications."""
+    env = postgres_env(database_url, pool_size)
+    return PostgresDatastore(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        pool_size=pool_size,
+    )
+
+
+def postgres_env(database_url: str, pool_size: int = 10) -> dict[str, str]:
+    """Translate a libpq URL into the library's POSTGRES_* settings."""
+    parts = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "application.event_store",
+        "POSTGRES_DBNAME": str(parts.get("dbname", "postgres")),
+        "POSTGRES_HOST": str(parts.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(parts.get("port", "5432")),
+        "POSTGRES_USER": str(parts.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(parts.get("password", "")),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "CREATE_TABLE": "no",
+        "IS_SNAPSHOTTING_ENABLED": "yes",
+    }
+
+
+class EvidentFactory(PostgresFactory):
+    """The library's Postgres factory, giving applications Evident's recorders and transcoder."""
+
+    def __init__(self, env: Environment | dict[str, str] | None):
+        super().__init__(env)
+
+    def transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    def application_recorder(self) -> EventRecorder:
+        return EventRecorder(self.datastore)
+
+    def aggregate_recorder(self, purpose: str = "events") -> PostgresAggregateRecorder:
+        if purpose == "snapshots":
+            return SnapshotRecorder(self.datastore)
+        return EventRecorder(self.datastore)
+
+
+# The library resolves ``PERSISTENCE_MODULE`` to a module and uses its ``Factory``.
+Factory = EvidentFactory

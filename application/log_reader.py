@@ -1,0 +1,153 @@
+"""Reading the event log in order without ever missing an event: the one place that does it.
+
+Writers do not lock the table, so positions (``notification_id``) are handed out in insert
+order but become visible in commit order: a reader that simply asks for "positions after
+N" can pass a position that a slower transaction fills a moment later, and never see it.
+
+The guard (DESIGN decision 5): each event records the id of the transaction that wrote it,
+and a reader only reads events whose transaction id is below ``pg_snapshot_xmin`` of a
+fresh snapshot — every transaction below that horizon has finished, so nothing can appear
+behind the reader any more. Events are read in (transaction id, position) order and the
+reader's cursor is that **pair**: a later-committing transaction always has a transaction
+id at or above the horizon the reader saw, so it sorts after the cursor. A cursor holding
+the position alone would skip such events; that is why ``LogCursor`` has two fields.
+
+Any long-open write transaction holds the horizon back and so delays every reader, which is
+why projection batches commit quickly. Everything that reads the log goes through here so
+that the mechanism can change in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+
+from application.event_store import EVENTS_TABLE
+
+
+@dataclass(frozen=True, order=True)
+class LogCursor:
+    """Where a reader stands: the last (transaction id, position) it has seen."""
+
+    transaction: int
+    position: int
+
+    @classmethod
+    def start(cls) -> LogCursor:
+        return cls(0, 0)
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One stored event as read from the log, with its envelope."""
+
+    transaction: int
+    position: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    state: bytes
+    recorded_at: datetime
+    actor: str
+    actor_role: str
+    channel: str
+    reason: str | None
+    correlation_id: UUID
+    causation_id: UUID | None
+    command_id: UUID
+
+    @property
+    def cursor(self) -> LogCursor:
+        return LogCursor(self.transaction, self.position)
+
+
+_COLUMNS = (
+    "xact_id::text::bigint AS transaction, notification_id AS position, originator_id,"
+    " originator_version, topic, state, recorded_at, actor, actor_role, channel, reason,"
+    " correlation_id, causation_id, command_id"
+)
+
+_READ_GUARDED = (
+    f"SELECT {_COLUMNS} FROM {EVENTS_TABLE}"
+    " WHERE (xact_id, notification_id) > (%(tx)s::text::xid8, %(pos)s)"
+    "   AND xact_id < pg_snapshot_xmin(pg_current_snapshot())"
+    " ORDER BY xact_id, notification_id LIMIT %(limit)s"
+)
+
+# The naive reader, kept only so tests can show what the guard prevents (negative control).
+_READ_UNGUARDED = (
+    f"SELECT {_COLUMNS} FROM {EVENTS_TABLE}"
+    " WHERE notification_id > %(pos)s ORDER BY notification_id LIMIT %(limit)s"
+)
+
+
+def _row_to_event(row: dict[str, Any]) -> LoggedEvent:
+    row["state"] = bytes(row["state"])
+    return LoggedEvent(**row)
+
+
+def read_log(
+    conn: psycopg.Connection[Any],
+    after: LogCursor,
+    limit: int = 500,
+    *,
+    guarded: bool = True,
+) -> list[LoggedEvent]:
+    """The next ``limit`` events after ``after`` that can never be preceded by a later commit.
+
+    ``guarded=False`` reads by position alone and exists only for the negative control.
+    """
+    sql = _READ_GUARDED if guarded else _READ_UNGUARDED
+    params = {"tx": str(after.transaction), "pos": after.position, "limit": limit}
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql, params, prepare=True)
+        return [_row_to_event(row) for row in cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class LogHead:
+    """The newest readable event: where a fully caught-up reader would stand."""
+
+    cursor: LogCursor
+    recorded_at: datetime | None
+
+
+def read_head(conn: psycopg.Connection[Any]) -> LogHead:
+    """The last event below the horizon, so that 'caught up' never includes in-flight writes."""
+    row = conn.execute(
+        "SELECT xact_id::text::bigint, notification_id, recorded_at FROM events"
+        " WHERE xact_id < pg_snapshot_xmin(pg_current_snapshot())"
+        " ORDER BY xact_id DESC, notification_id DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return LogHead(LogCursor.start(), None)
+    return LogHead(LogCursor(row[0], row[1]), row[2])
+
+
+def count_after(conn: psycopg.Connection[Any], cursor: LogCursor) -> int:
+    """How many readable events lie beyond ``cursor``: a projection's lag in events."""
+    row = conn.execute(
+        "SELECT count(*) FROM events WHERE (xact_id, notification_id) > (%s::text::xid8, %s)"
+        " AND xact_id < pg_snapshot_xmin(pg_current_snapshot())",
+        (str(cursor.transaction), cursor.position),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def cursor_of_position(conn: psycopg.Connection[Any], position: int) -> LogCursor | None:
+    """The pair cursor of the event at ``position``, or None if no such event is visible yet.
+
+    Read-your-writes: a client holds the position its command returned; a read model has
+    reached it when its cursor is at or beyond this pair.
+    """
+    row = conn.execute(
+        "SELECT xact_id::text::bigint FROM events WHERE notification_id = %s", (position,)
+    ).fetchone()
+    if row is None:
+        return None
+    return LogCursor(row[0], position)

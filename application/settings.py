@@ -1,0 +1,58 @@
+"""Evident's one settings object, read from the environment when asked for, never at import.
+
+Everything configurable is here with its environment variable name, so the README's
+configuration table and the code cannot drift apart. Factories take a ``Settings`` instance;
+tests build their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration from the environment (names in capitals are the variables)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    database_url: str | None = Field(
+        default=None,
+        alias="DATABASE_URL",
+        description="libpq URL of an external PostgreSQL; unset = start the embedded one.",
+    )
+    data_dir: Path = Field(
+        default=Path(".evident"),
+        alias="OMS_DATA_DIR",
+        description="Where the embedded PostgreSQL and local state live.",
+    )
+    api_keys: str = Field(
+        default="",
+        alias="OMS_API_KEYS",
+        description="Comma-separated actor:role:key triples.",
+    )
+    consistency_wait: float = Field(
+        default=5.0,
+        alias="OMS_CONSISTENCY_WAIT",
+        gt=0,
+        description="Seconds a read with min_position waits for its read model.",
+    )
+    pool_size: int = Field(
+        default=10, alias="OMS_DB_POOL_SIZE", ge=1, description="Connections per process."
+    )
+    host: str = Field(default="127.0.0.1", alias="OMS_HOST")
+    port: int = Field(default=8000, alias="OMS_PORT", ge=1, le=65535)
+    log_format: Literal["text", "json"] = Field(default="text", alias="OMS_LOG_FORMAT")
+    log_level: str = Field(default="INFO", alias="OMS_LOG_LEVEL")
+    projection_batch_size: int = Field(
+        default=500, alias="OMS_PROJECTION_BATCH_SIZE", ge=1, le=50_000
+    )
+    projection_poll_interval: float = Field(
+        default=1.0,
+        alias="OMS_PROJECTION_POLL_INTERVAL",
+        gt=0,
+        description="Seconds between polls when no NOTIFY arrives.",
+    )

@@ -1,0 +1,97 @@
+"""Events come back from storage with exactly the types and values they went in with."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from application.transcoding import OrjsonTranscoder, TranscodingError
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+
+
+class Size(enum.IntEnum):
+    LARGE = 3
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: int
+    price: Decimal
+
+
+def roundtrip(value: Any) -> Any:
+    transcoder = OrjsonTranscoder()
+    return transcoder.decode(transcoder.encode(value))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("59.90"),
+        Decimal("-0.001"),
+        Decimal("1E+3"),
+        uuid4(),
+        datetime(2026, 3, 31, 23, 59, 59, 123456, tzinfo=UTC),
+        datetime(2026, 3, 31, 23, 59, tzinfo=timezone(timedelta(hours=2))),
+        date(2026, 2, 28),
+        Colour.RED,
+        Size.LARGE,
+        Line("JEANS-32", 2, Decimal("59.90")),
+        (1, "a", Decimal("2.50")),
+        {UUID(int=1): Decimal("1.0"), "x": (Line("A", 1, Decimal(0)),)},
+        {"$dec": "not a tag"},
+        frozenset({1, 2}),
+        {"nested": [{"at": date(2026, 1, 1)}, None, True, 1.5]},
+    ],
+    ids=repr,
+)
+def test_values_round_trip_exactly(value: Any) -> None:
+    back = roundtrip(value)
+    assert back == value
+    assert type(back) is type(value)
+    if isinstance(value, Decimal):
+        assert str(back) == str(value)
+    if isinstance(value, datetime):
+        assert back.utcoffset() == value.utcoffset()
+
+
+def test_a_float_decimal_is_never_produced_from_a_decimal() -> None:
+    assert roundtrip({"amount": Decimal("0.10")})["amount"] == Decimal("0.10")
+
+
+def test_unsupported_types_are_refused_by_name() -> None:
+    with pytest.raises(TranscodingError, match="object"):
+        OrjsonTranscoder().encode({"x": object()})
+
+
+json_like = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.text()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.uuids()
+    | st.dates()
+    | st.datetimes(timezones=st.just(UTC)),
+    lambda children: st.lists(children, max_size=4)
+    | st.tuples(children, children)
+    | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_like)
+def test_any_event_state_round_trips(value: Any) -> None:
+    assert roundtrip(value) == value
