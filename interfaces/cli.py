@@ -1,0 +1,220 @@
+"""``oms``: the operator's command line. Every command honours ``DATABASE_URL``.
+
+Commands are thin: they read settings, call ``application.bootstrap`` and the projection
+engine, and report. Failures end with one clear line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+import psycopg
+
+from application.bootstrap import open_database
+from application.embedded_postgres import EmbeddedPostgresUnavailableError
+from application.settings import Settings
+from interfaces import logs
+from projections import registry
+from projections.engine import Worker
+from projections.status import projection_status
+
+log = logging.getLogger("evident.cli")
+
+ROLES = ("client", "agent", "auditor", "analyst", "admin")
+
+
+class CommandError(Exception):
+    """A failure to report as one line, without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="oms",
+        description="Evident OMS: event-sourced order management on PostgreSQL.",
+        epilog="example:\n  oms run            # everything, on the embedded database\n"
+        "  DATABASE_URL=postgresql://postgres@127.0.0.1/evident oms serve",
+        formatter_class=fmt,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", help="start the database (embedded unless DATABASE_URL), API and projections",
+        epilog="example:\n  oms run --port 8000", formatter_class=fmt,
+    )
+    run.add_argument("--host", default=None, help="bind address (default OMS_HOST, 127.0.0.1)")
+    run.add_argument("--port", type=int, default=None, help="port (default OMS_PORT, 8000)")
+
+    serve = sub.add_parser(
+        "serve", help="serve the HTTP API",
+        epilog="example:\n  oms serve --host 0.0.0.0 --port 8000", formatter_class=fmt,
+    )
+    serve.add_argument("--host", default=None, help="bind address (default OMS_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port (default OMS_PORT)")
+
+    project = sub.add_parser(
+        "project", help="run projection workers (all read models when no NAMES)",
+        epilog="example:\n  oms project order_status", formatter_class=fmt,
+    )
+    project.add_argument("names", nargs="*", metavar="NAMES")
+
+    projections = sub.add_parser(
+        "projections", help="inspect projections",
+        epilog="example:\n  oms projections status", formatter_class=fmt,
+    )
+    psub = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
+    psub.add_parser("status", help="position, head, lag and state of every projection")
+
+    db = sub.add_parser(
+        "db", help="database administration",
+        epilog="example:\n  oms db init", formatter_class=fmt,
+    )
+    dsub = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dsub.add_parser("init", help="create the event store schema (safe to repeat)")
+    return parser
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as e:
+        raise CommandError(f"invalid configuration: {e}") from e
+
+
+def _stop_on_sigterm(worker: Worker) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_project(settings: Settings, names: Sequence[str]) -> None:
+    try:
+        projections = registry.select(names)
+    except registry.UnknownProjectionError as e:
+        raise CommandError(str(e)) from e
+    with open_database(settings) as url:
+        worker = Worker(
+            url,
+            projections,
+            batch_size=settings.projection_batch_size,
+            poll_interval=settings.projection_poll_interval,
+        )
+        _stop_on_sigterm(worker)
+        log.info("projecting %s", ", ".join(p.name for p in projections))
+        worker.run()
+
+
+def _serve(settings: Settings, url: str, host: str, port: int) -> None:
+    import uvicorn  # noqa: PLC0415 — only the serving commands need the server
+
+    from interfaces.http.app import create_app  # noqa: PLC0415
+
+    app = create_app(settings, url)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
+                access_log=False)
+
+
+def cmd_serve(settings: Settings, host: str | None, port: int | None) -> None:
+    with open_database(settings) as url:
+        _serve(settings, url, host or settings.host, port or settings.port)
+
+
+def _demo_keys(settings: Settings) -> Settings:
+    """Keys for every role, created once per data directory, unless OMS_API_KEYS is set."""
+    if settings.api_keys:
+        return settings
+    path = settings.data_dir / "api-keys"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        entries = [f"{role}-demo:{role}:{secrets.token_urlsafe(18)}" for role in ROLES]
+        path.write_text(",".join(entries) + "\n")
+        path.chmod(0o600)
+    keys = path.read_text().strip()
+    print("API keys (Authorization: Bearer <key>), from", path, file=sys.stderr)
+    for entry in keys.split(","):
+        actor, role, key = entry.split(":")
+        print(f"  {role:8} {key}   (actor {actor})", file=sys.stderr)
+    return settings.model_copy(update={"api_keys": keys})
+
+
+def cmd_run(settings: Settings, host: str | None, port: int | None) -> None:
+    settings = _demo_keys(settings)
+    host, port = host or settings.host, port or settings.port
+    with open_database(settings) as url:
+        env = {**os.environ, "DATABASE_URL": url}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "interfaces.cli", "project"], env=env
+        )
+        print(f"Evident is running: API http://{host}:{port}  docs http://{host}:{port}/docs"
+              "  (Ctrl-C stops everything)", file=sys.stderr)
+        try:
+            _serve(settings, url, host, port)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def cmd_projections_status(settings: Settings) -> None:
+    with open_database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        items = projection_status(conn)
+    if not items:
+        print("no projections yet: start `oms project`")
+        return
+    print(f"{'name':16} {'position':>10} {'head':>10} {'lag':>8} {'lag s':>8}  state  error")
+    for i in items:
+        print(f"{i['name']:16} {i['position']:>10} {i['head']:>10} {i['lag_events']:>8}"
+              f" {i['lag_seconds']:>8}  {i['state']}  {i['error'] or ''}")
+
+
+def cmd_db_init(settings: Settings) -> None:
+    with open_database(settings) as url:
+        print(f"event store schema ready on {_redact(url)}")
+
+
+def _redact(url: str) -> str:
+    return psycopg.conninfo.make_conninfo(url, password="***") if ":" in url and "@" in url and (
+        psycopg.conninfo.conninfo_to_dict(url).get("password")
+    ) else url
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings()
+        logs.configure(settings.log_format, settings.log_level)
+        if args.command == "run":
+            cmd_run(settings, args.host, args.port)
+        elif args.command == "serve":
+            cmd_serve(settings, args.host, args.port)
+        elif args.command == "project":
+            cmd_project(settings, args.names)
+        elif args.command == "projections" and args.action == "status":
+            cmd_projections_status(settings)
+        elif args.command == "db" and args.action == "init":
+            cmd_db_init(settings)
+    except (CommandError, EmbeddedPostgresUnavailableError) as e:
+        print(f"oms: {e}", file=sys.stderr)
+        return 1
+    except psycopg.OperationalError as e:
+        print(f"oms: cannot reach PostgreSQL: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""``create_app``: the FastAPI application, built from settings and a database URL.
+
+Endpoints that touch the event store are plain ``def`` (the eventsourcing library is not
+asyncio); FastAPI runs them in its thread pool. The read pool serves read models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
+
+from application.bootstrap import create_order_management
+from application.order_management import OrderManagement
+from application.settings import Settings
+from interfaces.http import problems
+from interfaces.http.auth import parse_api_keys
+from interfaces.http.routers import customers, health, inventory, orders
+
+
+def create_app(
+    settings: Settings, database_url: str, *, oms: OrderManagement | None = None
+) -> FastAPI:
+    """Wire the HTTP API onto ``database_url`` (whose schema must already exist)."""
+    api_keys = parse_api_keys(settings.api_keys)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = oms or create_order_management(database_url, settings)
+        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            database_url,
+            min_size=1,
+            max_size=settings.pool_size,
+            kwargs={"autocommit": True},
+            open=False,
+        )
+        pool.open()
+        app.state.oms = service
+        app.state.read_pool = pool
+        try:
+            yield
+        finally:
+            pool.close()
+            if oms is None:
+                service.close()
+
+    app = FastAPI(
+        title="Evident OMS",
+        version="1",
+        summary="Event-sourced order management: orders, inventory, customers, care, audit.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_keys = api_keys
+    problems.install(app)
+    for router in (health.router, customers.router, inventory.router, orders.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,114 @@
+"""One table from errors to RFC 9457 problem responses, and the handlers that apply it.
+
+Domain errors carry a ``kind`` (not_found, conflict, invalid); this module is the only place
+that turns kinds and infrastructure errors into HTTP status codes. No handler lets a stack
+trace reach a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from application.errors import ApplicationError
+from domain.errors import DomainError
+
+log = logging.getLogger("evident.http")
+
+STATUS_BY_KIND = {
+    "not_found": 404,
+    "conflict": 409,
+    "invalid": 422,
+    "precondition_failed": 412,
+    "unavailable": 503,
+}
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Content too large",
+    422: "Invalid input",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(DomainError)
+    def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        status = STATUS_BY_KIND[exc.kind]
+        errors = [{"field": "body", "message": exc.message}] if status == 422 else None
+        return problem(status, exc.message, type_=f"/problems/{type(exc).__name__}",
+                       errors=errors)
+
+    @app.exception_handler(ApplicationError)
+    def application_error(_: Request, exc: ApplicationError) -> JSONResponse:
+        status = STATUS_BY_KIND[exc.kind]
+        errors = [{"field": exc.field or "body", "message": exc.message}] if status == 422 else None
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return problem(status, exc.message, type_=f"/problems/{type(exc).__name__}",
+                       errors=errors, headers=headers)
+
+    @app.exception_handler(AggregateNotFoundError)
+    def not_found(_: Request, exc: AggregateNotFoundError) -> JSONResponse:
+        return problem(404, "no such resource")
+
+    @app.exception_handler(IntegrityError)
+    def version_conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        return problem(409, "the resource was changed by another request; read it and retry")
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(422, detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail),
+                       headers=dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(Exception)
+    def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "an unexpected error occurred; it has been logged")

@@ -1,0 +1,256 @@
+"""Order status read model: one row per order, in the shape ``GET /v1/orders/{id}`` answers.
+
+Rather than re-implement the order's rules (status, payment status, totals) in SQL, the
+projection folds each order's events into the domain's own ``Order`` aggregate and stores
+its description. The aggregate's state is kept beside the row as a snapshot so the next
+batch continues from it instead of replaying the order's history. The same ``describe``
+function serves the as-of reconstruction, so live and historical answers share one shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+import psycopg
+from eventsourcing.persistence import Mapper, StoredEvent
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from application.transcoding import OrjsonTranscoder
+from domain.order import Order
+from projections.engine import ProjectedEvent
+
+NAME = "order_status"
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot describe {type(value).__qualname__}")
+
+
+def to_json(value: object) -> Any:
+    """Plain JSON-compatible data (Decimals as strings) for jsonb columns and responses."""
+    return orjson.loads(orjson.dumps(value, default=_json_default))
+
+
+def describe(order: Order) -> dict[str, Any]:
+    """The order as clients see it (API.md, ``GET /v1/orders/{id}``)."""
+    totals = order.totals
+    return {
+        "id": order.id,
+        "status": order.status.value,
+        "payment_status": order.payment_status.value,
+        "customer_id": order.customer_id,
+        "channel": order.channel.value,
+        "currency": order.currency,
+        "placed_at": order.placed_at,
+        "version": order.version,
+        "lines": [
+            {
+                "line_id": line.line_id,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "tax_rate": line.tax_rate,
+                "cancelled": line.cancelled,
+                "shipped": line.shipped,
+                "returned": line.returned,
+                "backordered": line.backordered,
+                "allocated": [
+                    {"location_id": a.location_id, "quantity": a.quantity}
+                    for a in line.allocations
+                ],
+            }
+            for line in order.lines.values()
+        ],
+        "shipments": [
+            {
+                "shipment_id": s.shipment_id,
+                "location_id": s.location_id,
+                "carrier": s.carrier,
+                "tracking_number": s.tracking_number,
+                "status": s.status.value,
+            }
+            for s in order.shipments.values()
+        ],
+        "totals": {
+            "ordered": totals.ordered,
+            "cancelled": totals.cancelled,
+            "tax": totals.tax,
+            "captured": totals.captured,
+            "refunded": totals.refunded,
+            "balance_due": totals.balance_due,
+        },
+    }
+
+
+class OrderStatusProjection:
+    """Maintains ``orders`` and ``order_skus`` in its generation's schema."""
+
+    name = NAME
+
+    def __init__(self) -> None:
+        self._mapper: Mapper[UUID] = Mapper(transcoder=OrjsonTranscoder())
+
+    def create_tables(self, conn: psycopg.Connection[Any], schema: str) -> None:
+        s = sql.Identifier(schema)
+        conn.execute(
+            sql.SQL(
+                """
+                CREATE TABLE {s}.orders (
+                    order_id       uuid PRIMARY KEY,
+                    customer_id    uuid NOT NULL,
+                    channel        text NOT NULL,
+                    status         text NOT NULL,
+                    payment_status text NOT NULL,
+                    currency       text NOT NULL,
+                    placed_at      timestamptz NOT NULL,
+                    version        bigint NOT NULL,
+                    position       bigint NOT NULL,
+                    view           jsonb NOT NULL,
+                    state_topic    text NOT NULL,
+                    state          bytea NOT NULL
+                );
+                CREATE INDEX ON {s}.orders (placed_at, order_id);
+                CREATE INDEX ON {s}.orders (status, placed_at);
+                CREATE INDEX ON {s}.orders (customer_id, placed_at);
+                CREATE INDEX ON {s}.orders (channel, placed_at);
+                CREATE TABLE {s}.order_skus (
+                    sku      text NOT NULL,
+                    order_id uuid NOT NULL,
+                    PRIMARY KEY (sku, order_id)
+                );
+                """
+            ).format(s=s)
+        )
+
+    def apply(
+        self, conn: psycopg.Connection[Any], schema: str, events: Sequence[ProjectedEvent]
+    ) -> None:
+        touched = [e for e in events if isinstance(e.event, Order.Event)]
+        if not touched:
+            return
+        s = sql.Identifier(schema)
+        ids = list(dict.fromkeys(e.event.originator_id for e in touched))
+        orders: dict[UUID, Order] = {}
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT order_id, version, state_topic, state FROM {s}.orders"
+                " WHERE order_id = ANY(%s)"
+            ).format(s=s),
+            (ids,),
+        ).fetchall()
+        for order_id, version, topic, state in rows:
+            snapshot: Any = self._mapper.to_domain_event(
+                StoredEvent(order_id, version, topic, bytes(state))
+            )
+            orders[order_id] = snapshot.mutate(None)
+        positions: dict[UUID, int] = {}
+        for projected in touched:
+            event: Any = projected.event
+            order = orders.get(event.originator_id)
+            if order is not None and event.originator_version <= order.version:
+                continue  # already folded in (a snapshot can be ahead of the batch start)
+            orders[event.originator_id] = event.mutate(order)
+            positions[event.originator_id] = projected.logged.position
+        new_skus: list[tuple[str, UUID]] = []
+        upserts = []
+        for order_id, position in positions.items():
+            order = orders[order_id]
+            stored = self._mapper.to_stored_event(Order.Snapshot.take(order))
+            upserts.append(
+                (
+                    order.id,
+                    order.customer_id,
+                    order.channel.value,
+                    order.status.value,
+                    order.payment_status.value,
+                    order.currency,
+                    order.placed_at,
+                    order.version,
+                    position,
+                    Jsonb(to_json(describe(order))),
+                    stored.topic,
+                    stored.state,
+                )
+            )
+            new_skus.extend((line.sku, order.id) for line in order.lines.values())
+        with conn.cursor() as cur:
+            cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {s}.orders (order_id, customer_id, channel, status,"
+                    " payment_status, currency, placed_at, version, position, view, state_topic,"
+                    " state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (order_id) DO UPDATE SET status = excluded.status,"
+                    " payment_status = excluded.payment_status, version = excluded.version,"
+                    " position = excluded.position, view = excluded.view,"
+                    " state_topic = excluded.state_topic, state = excluded.state"
+                ).format(s=s),
+                upserts,
+            )
+            cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {s}.order_skus (sku, order_id) VALUES (%s, %s)"
+                    " ON CONFLICT DO NOTHING"
+                ).format(s=s),
+                new_skus,
+            )
+
+
+def get_order(conn: psycopg.Connection[Any], schema: str, order_id: UUID) -> Any | None:
+    """The order's description as last projected, or None."""
+    row = conn.execute(
+        sql.SQL("SELECT view FROM {s}.orders WHERE order_id = %s").format(
+            s=sql.Identifier(schema)
+        ),
+        (order_id,),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def list_orders(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    *,
+    status: str | None = None,
+    customer_id: UUID | None = None,
+    channel: str | None = None,
+    sku: str | None = None,
+    placed_from: datetime | None = None,
+    placed_to: datetime | None = None,
+    after: tuple[datetime, UUID] | None = None,
+    limit: int = 50,
+) -> list[Any]:
+    """Orders matching the filters, oldest first, after the ``(placed_at, id)`` cursor."""
+    s = sql.Identifier(schema)
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
+    params: list[Any] = []
+    for column, value in (("status", status), ("customer_id", customer_id),
+                          ("channel", channel)):
+        if value is not None:
+            where.append(sql.SQL("o.{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if sku is not None:
+        where.append(sql.SQL("o.order_id IN (SELECT order_id FROM {s}.order_skus"
+                             " WHERE sku = %s)").format(s=s))
+        params.append(sku)
+    if placed_from is not None:
+        where.append(sql.SQL("o.placed_at >= %s"))
+        params.append(placed_from)
+    if placed_to is not None:
+        where.append(sql.SQL("o.placed_at < %s"))
+        params.append(placed_to)
+    if after is not None:
+        where.append(sql.SQL("(o.placed_at, o.order_id) > (%s, %s)"))
+        params.extend(after)
+    params.append(limit)
+    query = sql.SQL(
+        "SELECT view FROM {s}.orders o WHERE {where} ORDER BY o.placed_at, o.order_id LIMIT %s"
+    ).format(s=s, where=sql.SQL(" AND ").join(where))
+    return [row[0] for row in conn.execute(query, params).fetchall()]

@@ -1,0 +1,47 @@
+"""How far each projection has got, and how far behind the log it is (operators watch this)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from application.log_reader import LogCursor, count_after, read_head
+
+
+def projection_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """One entry per tracked projection: position, head, lag in events and seconds, state."""
+    exists = conn.execute("SELECT to_regclass('projection_tracking') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return []
+    head = read_head(conn)
+    rows = conn.execute(
+        "SELECT t.name, t.transaction, t.position, t.state, t.error, t.error_position,"
+        " (SELECT recorded_at FROM events WHERE notification_id = t.position)"
+        " FROM projection_tracking t ORDER BY t.name"
+    ).fetchall()
+    now = datetime.now(UTC)
+    items = []
+    for name, transaction, position, state, error, error_position, seen_at in rows:
+        cursor = LogCursor(int(transaction), int(position))
+        lag_events = count_after(conn, cursor) if cursor < head.cursor else 0
+        lag_seconds = 0.0
+        if lag_events and head.recorded_at is not None:
+            # Age of the oldest event not yet applied is what a user waits for.
+            oldest = seen_at or head.recorded_at
+            lag_seconds = max(0.0, (now - oldest).total_seconds())
+        items.append(
+            {
+                "name": name,
+                "position": int(position),
+                "head": head.cursor.position,
+                "lag_events": lag_events,
+                "lag_seconds": round(lag_seconds, 3),
+                "state": "halted" if state == "halted" else (
+                    "catching_up" if lag_events else "live"
+                ),
+                "error": None if error is None else f"{error} (at position {error_position})",
+            }
+        )
+    return items
