@@ -35,7 +35,7 @@ class CommandError(Exception):
     """A failure to report as one line, without a traceback."""
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="oms",
@@ -191,7 +191,7 @@ def _redact(url: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         settings = _settings()
         logs.configure(settings.log_format, settings.log_level)

@@ -32,18 +32,22 @@ def read_model_at(
     wanted: LogCursor | None = None
     delay = 0.005
     while True:
-        schema, cursor = live_schema(conn, projection)
-        if min_position is None or min_position <= 0:
-            return schema, cursor
-        if wanted is None:
-            wanted = cursor_of_position(conn, min_position)
-        if wanted is not None and cursor >= wanted:
-            return schema, cursor
-        if time.monotonic() >= deadline:
-            msg = (
-                f"read model {projection!r} has not reached position {min_position} within"
-                f" {timeout:g} s (it is at {cursor.position}); retry shortly"
-            )
+        live = live_schema(conn, projection)
+        if live is not None:
+            schema, cursor = live
+            if min_position is None or min_position <= 0:
+                return schema, cursor
+            if wanted is None:
+                wanted = cursor_of_position(conn, min_position)
+            if wanted is not None and cursor >= wanted:
+                return schema, cursor
+        if time.monotonic() >= deadline or (live is None and not min_position):
+            if live is None:
+                msg = (f"read model {projection!r} does not exist yet: is a projection worker"
+                       " (`oms project`) running?")
+            else:
+                msg = (f"read model {projection!r} has not reached position {min_position}"
+                       f" within {timeout:g} s (it is at {live[1].position}); retry shortly")
             raise NotCaughtUpError(msg, field="min_position")
         time.sleep(delay)
         delay = min(delay * 2, 0.1)

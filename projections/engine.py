@@ -110,15 +110,18 @@ def ensure_projection(conn: psycopg.Connection[Any], projection: Projection) -> 
         return 1
 
 
-def live_schema(conn: psycopg.Connection[Any], name: str) -> tuple[str, LogCursor]:
-    """The schema queries should read for projection ``name``, and how far it has got."""
+def live_schema(conn: psycopg.Connection[Any], name: str) -> tuple[str, LogCursor] | None:
+    """The schema queries should read for projection ``name`` and how far it has got, or
+    None while no worker has created it yet."""
+    exists = conn.execute("SELECT to_regclass('projection_tracking') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return None
     row = conn.execute(
         "SELECT generation, transaction, position FROM projection_tracking WHERE name = %s",
         (name,),
     ).fetchone()
     if row is None:
-        msg = f"projection {name!r} has not been created yet: start `oms project {name}`"
-        raise LookupError(msg)
+        return None
     return schema_name(name, int(row[0])), LogCursor(int(row[1]), int(row[2]))
 
 

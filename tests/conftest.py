@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from application.embedded_postgres import EmbeddedPostgres
 from application.event_store import create_schema
 
 
@@ -25,8 +26,6 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url:
         yield url
         return
-    from application.embedded_postgres import EmbeddedPostgres
-
     server = EmbeddedPostgres(Path(tmp_path_factory.mktemp("embedded-pg")))
     url = server.start()
     try:

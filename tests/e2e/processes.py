@@ -41,7 +41,9 @@ def oms(*args: str, env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]
                 process.wait()
 
 
-def wait_until_serving(base_url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_until_serving(
+    base_url: str, process: subprocess.Popen[bytes], timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -1,0 +1,79 @@
+"""Money rules shared by every aggregate: currencies, their precision and rounding.
+
+Amounts are ``Decimal`` with an ISO 4217 currency code, never float, so that what a customer
+is charged, refunded and invoiced adds up to the cent. The precision of each currency decides
+which amounts are acceptable input and how computed amounts (tax) are rounded: half-up to the
+currency's minor unit, as invoices require.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+
+from domain.errors import InvalidAmountError, InvalidCurrencyError
+
+_CURRENCY_SHAPE = re.compile(r"[A-Z]{3}")
+
+# ISO 4217 currencies whose minor unit is not the usual two digits. Any other well-formed
+# code is accepted with two decimals: the list of currencies changes, the shape does not.
+_MINOR_UNITS: dict[str, int] = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
+    "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0,
+    "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    "CLF": 4, "UYW": 4,
+}  # fmt: skip
+
+ZERO = Decimal(0)
+
+
+def validate_currency(currency: str) -> str:
+    """Return ``currency`` when it is a three-letter uppercase ISO 4217 code."""
+    if not isinstance(currency, str) or not _CURRENCY_SHAPE.fullmatch(currency):
+        raise InvalidCurrencyError(
+            f"currency must be a three-letter uppercase ISO 4217 code, got {currency!r}"
+        )
+    return currency
+
+
+def minor_units(currency: str) -> int:
+    """How many decimal places amounts in ``currency`` may have (JPY 0, EUR 2, KWD 3)."""
+    return _MINOR_UNITS.get(validate_currency(currency), 2)
+
+
+def quantum(currency: str) -> Decimal:
+    """The smallest amount in ``currency`` (Decimal("0.01") for EUR)."""
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Round ``amount`` half-up to the minor unit of ``currency``."""
+    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+def format_money(amount: Decimal, currency: str) -> str:
+    """Render an amount for error messages, e.g. ``50.00 EUR``."""
+    return f"{round_money(amount, currency)} {currency}"
+
+
+def validate_amount(
+    amount: Decimal, currency: str, *, what: str = "amount", allow_zero: bool = False
+) -> Decimal:
+    """Check an input amount: a finite Decimal, positive, within the currency's precision.
+
+    Returns it quantized to the currency's minor unit so that "50" and "50.00" are recorded
+    the same way.
+    """
+    if isinstance(amount, bool) or not isinstance(amount, Decimal) or not amount.is_finite():
+        raise InvalidAmountError(f"{what} must be a finite Decimal, got {amount!r}")
+    if amount < 0 or (amount == 0 and not allow_zero):
+        bound = "zero or more" if allow_zero else "more than zero"
+        raise InvalidAmountError(f"{what} must be {bound}, got {amount} {currency}")
+    places = minor_units(currency)
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        raise InvalidAmountError(
+            f"{what} {amount} has more than the {places} decimal places {currency} allows"
+        )
+    return amount.quantize(quantum(currency))

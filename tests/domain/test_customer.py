@@ -1,0 +1,146 @@
+"""Specifications for customers: contact data, consents, notes and erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from domain.customer import Customer
+from domain.errors import (
+    AddressLabelExistsError,
+    AddressNotFoundError,
+    ConsentUnchangedError,
+    CustomerErasedError,
+    DuplicateCustomerNoteError,
+    InvalidEmailError,
+)
+from domain.values import ConsentChannel
+from tests.domain.scenario import (
+    ADDRESS,
+    OTHER_ADDRESS,
+    T0,
+    at,
+    given,
+    rejected,
+    then_single,
+    uid,
+    when,
+)
+
+CID = uid("customer")
+
+
+def register(email: str = "ada@example.com") -> Customer:
+    return Customer.register(
+        customer_id=CID, name="Ada", email=email, phone=None, address=ADDRESS, registered_at=T0
+    )
+
+
+def customer(*commands: Callable[[Customer], object]) -> Customer:
+    return given(register(), *commands)
+
+
+def erase(c: Customer) -> None:
+    c.request_erasure(reason="GDPR art. 17", at=at(9))
+
+
+def test_registering_a_customer() -> None:
+    c = register()
+    (event,) = c.collect_events()
+    assert isinstance(event, Customer.Registered)
+    assert (event.name, event.email, event.address) == ("Ada", "ada@example.com", ADDRESS)
+    assert c.addresses == {"default": ADDRESS}
+
+
+@pytest.mark.parametrize("email", ["ada", "ada@", "@example.com", "ada@example", "a da@x.com"])
+def test_cannot_register_with_a_malformed_email(email: str) -> None:
+    with pytest.raises(InvalidEmailError):
+        register(email)
+
+
+def test_adding_an_address() -> None:
+    c = customer()
+    events = when(c, lambda x: x.add_address(label="work", address=OTHER_ADDRESS, at=at(1)))
+    then_single(events, Customer.AddressAdded, label="work", address=OTHER_ADDRESS)
+
+
+def test_cannot_add_an_address_under_a_taken_label() -> None:
+    rejected(
+        customer(),
+        lambda x: x.add_address(label="default", address=OTHER_ADDRESS, at=at(1)),
+        AddressLabelExistsError,
+    )
+
+
+def test_changing_and_removing_an_address() -> None:
+    c = customer()
+    when(c, lambda x: x.change_address(label="default", address=OTHER_ADDRESS, at=at(1)))
+    assert c.address("default") == OTHER_ADDRESS
+    then_single(
+        when(c, lambda x: x.remove_address(label="default", at=at(2))),
+        Customer.AddressRemoved,
+        label="default",
+    )
+    assert c.addresses == {}
+
+
+def test_cannot_change_an_unknown_address() -> None:
+    rejected(
+        customer(),
+        lambda x: x.change_address(label="home", address=OTHER_ADDRESS, at=at(1)),
+        AddressNotFoundError,
+    )
+
+
+def test_granting_and_withdrawing_consent() -> None:
+    c = customer()
+    grant = when(c, lambda x: x.grant_consent(channel=ConsentChannel.EMAIL, at=at(1)))
+    then_single(grant, Customer.ConsentGranted, channel=ConsentChannel.EMAIL)
+    assert c.consents == {"email": True, "sms": False}
+    when(c, lambda x: x.withdraw_consent(channel=ConsentChannel.EMAIL, at=at(2)))
+    assert c.consents["email"] is False
+
+
+def test_cannot_withdraw_a_consent_never_given() -> None:
+    rejected(
+        customer(),
+        lambda x: x.withdraw_consent(channel=ConsentChannel.SMS, at=at(1)),
+        ConsentUnchangedError,
+    )
+
+
+def test_adding_a_note_and_not_twice() -> None:
+    c = customer()
+    events = when(c, lambda x: x.add_note(note_id=uid("n"), text="VIP", author="agent", at=at(1)))
+    then_single(events, Customer.NoteAdded, text="VIP")
+    rejected(
+        c,
+        lambda x: x.add_note(note_id=uid("n"), text="VIP", author="agent", at=at(1)),
+        DuplicateCustomerNoteError,
+    )
+
+
+def test_erasure_forgets_personal_data() -> None:
+    c = customer(lambda x: x.grant_consent(channel=ConsentChannel.SMS, at=at(1)))
+    then_single(when(c, erase), Customer.ErasureRequested, reason="GDPR art. 17")
+    assert (c.name, c.email, c.phone, c.addresses, c.notes) == (None, None, None, {}, [])
+    assert c.consents == {"email": False, "sms": False}
+
+
+def test_after_erasure_no_personal_data_is_accepted() -> None:
+    c = customer(erase)
+    rejected(
+        c,
+        lambda x: x.add_address(label="new", address=OTHER_ADDRESS, at=at(10)),
+        CustomerErasedError,
+    )
+    rejected(
+        c,
+        lambda x: x.add_note(note_id=uid("n"), text="t", author="a", at=at(10)),
+        CustomerErasedError,
+    )
+    rejected(
+        c, lambda x: x.grant_consent(channel=ConsentChannel.EMAIL, at=at(10)), CustomerErasedError
+    )
+    rejected(c, erase, CustomerErasedError)
