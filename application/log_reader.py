@@ -118,10 +118,13 @@ class LogHead:
 
 
 def read_head(conn: psycopg.Connection[Any]) -> LogHead:
-    """The last event below the horizon, so that 'caught up' never includes in-flight writes."""
+    """The newest committed event: where a fully caught-up reader will stand.
+
+    Unlike ``read_log`` this ignores the horizon: an event committed while an older
+    transaction is still open exists, and a reader that has not applied it is behind.
+    """
     row = conn.execute(
         "SELECT xact_id::text::bigint, notification_id, recorded_at FROM events"
-        " WHERE xact_id < pg_snapshot_xmin(pg_current_snapshot())"
         " ORDER BY xact_id DESC, notification_id DESC LIMIT 1"
     ).fetchone()
     if row is None:
@@ -130,10 +133,13 @@ def read_head(conn: psycopg.Connection[Any]) -> LogHead:
 
 
 def count_after(conn: psycopg.Connection[Any], cursor: LogCursor) -> int:
-    """How many readable events lie beyond ``cursor``: a projection's lag in events."""
+    """How many committed events lie beyond ``cursor``: a projection's lag in events.
+
+    Events above the read horizon count too: they are committed, just not yet safe to read
+    because an older transaction (in any database of the cluster) is still open.
+    """
     row = conn.execute(
-        "SELECT count(*) FROM events WHERE (xact_id, notification_id) > (%s::text::xid8, %s)"
-        " AND xact_id < pg_snapshot_xmin(pg_current_snapshot())",
+        "SELECT count(*) FROM events WHERE (xact_id, notification_id) > (%s::text::xid8, %s)",
         (str(cursor.transaction), cursor.position),
     ).fetchone()
     return int(row[0]) if row else 0

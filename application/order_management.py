@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
@@ -34,11 +35,19 @@ from application.errors import (
 from application.event_store import EvidentFactory
 from domain.allocation import StockAtLocation, plan_allocation
 from domain.customer import Customer
+from domain.errors import ExceedsReservationError
 from domain.inventory import InventoryItem, inventory_item_id
 from domain.location import LocationNetwork
 from domain.order import Order
-from domain.order_values import LineQuantity, NewLine, StockRelease
-from domain.values import Address, Channel, LocationKind
+from domain.order_values import (
+    LineQuantity,
+    NewLine,
+    Restock,
+    ReturnedLine,
+    StockConsumption,
+    StockRelease,
+)
+from domain.values import Address, Channel, ConsentChannel, ExceptionKind, HoldType, LocationKind
 
 log = logging.getLogger("evident.application")
 
@@ -50,12 +59,14 @@ MAX_ATTEMPTS = 8
 
 @dataclass(frozen=True)
 class CommandResult:
-    """What a command answers (API.md): the aggregate, its new version, the log position."""
+    """What a command answers (API.md): the aggregate, its new version, the log position,
+    and the id of anything the command created inside it (a hold, shipment, return...)."""
 
     id: UUID
     version: int
     position: int
     aggregate: Any
+    created_id: UUID | None = None
 
 
 def _now() -> datetime:
@@ -90,8 +101,10 @@ class OrderManagement(Application[UUID]):
         recordings: list[Recording[UUID]] = self.save(*aggregates, envelope=envelope)
         return max(r.notification.id for r in recordings) if recordings else 0
 
-    def _result(self, aggregate: Aggregate, position: int) -> CommandResult:
-        return CommandResult(aggregate.id, aggregate.version, position, aggregate)
+    def _result(
+        self, aggregate: Aggregate, position: int, created_id: UUID | None = None
+    ) -> CommandResult:
+        return CommandResult(aggregate.id, aggregate.version, position, aggregate, created_id)
 
     def _load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
         try:
@@ -121,7 +134,10 @@ class OrderManagement(Application[UUID]):
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return command()
-            except IntegrityError:
+            except (IntegrityError, ExceedsReservationError):
+                # ExceedsReservationError here means the order we read was already stale
+                # (another command shipped or released those units since): read again, and
+                # the order itself will then name the real reason.
                 if attempt == MAX_ATTEMPTS:
                     break
                 time.sleep(random.uniform(0, 0.002 * attempt))
@@ -150,14 +166,13 @@ class OrderManagement(Application[UUID]):
 
         return self._retrying(command)
 
-    def _inventory_item(self, sku: str, location_id: str, at: datetime) -> InventoryItem:
+    def _require_location(self, location_id: str) -> None:
         network = self.network()
-        if network is None:
+        if network is None or location_id not in network.locations:
             raise NotFoundError(f"there is no location {location_id!r}", field="location_id")
-        try:
-            network.location(location_id)
-        except Exception as e:
-            raise NotFoundError(str(e), field="location_id") from e
+
+    def _inventory_item(self, sku: str, location_id: str, at: datetime) -> InventoryItem:
+        self._require_location(location_id)
         found = self._load_optional(inventory_item_id(sku, location_id))
         return found if isinstance(found, InventoryItem) else InventoryItem.create(
             sku=sku, location_id=location_id, at=at
@@ -170,6 +185,37 @@ class OrderManagement(Application[UUID]):
             at = self.clock()
             item = self._inventory_item(sku, location_id, at)
             item.receive(quantity=quantity, at=at)
+            return self._result(item, self._commit(item, envelope=envelope))
+
+        return self._retrying(command)
+
+    def adjust_stock(
+        self,
+        *,
+        sku: str,
+        location_id: str,
+        reason: str,
+        quantity_delta: int | None = None,
+        counted: int | None = None,
+        envelope: Envelope,
+    ) -> CommandResult:
+        """Correct on hand after a cycle count, damage or loss."""
+
+        def command() -> CommandResult:
+            at = self.clock()
+            item = self._inventory_item(sku, location_id, at)
+            item.adjust(reason=reason, quantity_delta=quantity_delta, counted=counted, at=at)
+            return self._result(item, self._commit(item, envelope=envelope.with_reason(reason)))
+
+        return self._retrying(command)
+
+    def set_safety_stock(
+        self, *, sku: str, location_id: str, quantity: int, envelope: Envelope
+    ) -> CommandResult:
+        def command() -> CommandResult:
+            at = self.clock()
+            item = self._inventory_item(sku, location_id, at)
+            item.set_safety_stock(quantity=quantity, at=at)
             return self._result(item, self._commit(item, envelope=envelope))
 
         return self._retrying(command)
@@ -210,6 +256,83 @@ class OrderManagement(Application[UUID]):
         except IntegrityError:
             raise AlreadyExistsError(f"customer {customer_id} already exists", field="id") from None
 
+    def _customer_command(
+        self,
+        customer_id: UUID,
+        act: Callable[[Customer, datetime], UUID | None],
+        envelope: Envelope,
+        expected_version: int | None,
+    ) -> CommandResult:
+        def command() -> CommandResult:
+            customer = self._load(Customer, customer_id, "customer")
+            self._check_version(customer, expected_version)
+            created = act(customer, self.clock())
+            return self._result(customer, self._commit(customer, envelope=envelope), created)
+
+        return self._retrying(command)
+
+    def add_customer_address(
+        self, customer_id: UUID, *, label: str, address: Address, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._customer_command(
+            customer_id,
+            lambda c, at: c.add_address(label=label, address=address, at=at),
+            envelope, expected_version,
+        )
+
+    def change_customer_address(
+        self, customer_id: UUID, *, label: str, address: Address, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._customer_command(
+            customer_id,
+            lambda c, at: c.change_address(label=label, address=address, at=at),
+            envelope, expected_version,
+        )
+
+    def remove_customer_address(
+        self, customer_id: UUID, *, label: str, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._customer_command(
+            customer_id, lambda c, at: c.remove_address(label=label, at=at),
+            envelope, expected_version,
+        )
+
+    def record_consent(
+        self, customer_id: UUID, *, channel: ConsentChannel, granted: bool, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def act(customer: Customer, at: datetime) -> None:
+            if granted:
+                customer.grant_consent(channel=channel, at=at)
+            else:
+                customer.withdraw_consent(channel=channel, at=at)
+
+        return self._customer_command(customer_id, act, envelope, expected_version)
+
+    def add_customer_note(
+        self, customer_id: UUID, *, text: str, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        note_id = self.new_id()
+
+        def act(customer: Customer, at: datetime) -> UUID:
+            customer.add_note(note_id=note_id, text=text, author=envelope.actor, at=at)
+            return note_id
+
+        return self._customer_command(customer_id, act, envelope, expected_version)
+
+    def request_erasure(
+        self, customer_id: UUID, *, reason: str, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return self._customer_command(
+            customer_id, lambda c, at: c.request_erasure(reason=reason, at=at),
+            envelope.with_reason(reason), expected_version,
+        )
+
     # --- orders -----------------------------------------------------------------------------
 
     def get_order(self, order_id: UUID, version: int | None = None) -> Order:
@@ -235,8 +358,6 @@ class OrderManagement(Application[UUID]):
     ) -> CommandResult:
         """Place an order and reserve its stock in the same transaction."""
         order_id = order_id or self.new_id()
-        if self._load_optional(order_id) is not None:
-            raise AlreadyExistsError(f"order {order_id} already exists", field="id")
         customer = self._load_optional(customer_id)
         if not isinstance(customer, Customer):
             raise InvalidRequestError(
@@ -245,6 +366,10 @@ class OrderManagement(Application[UUID]):
             )
 
         def command() -> CommandResult:
+            # Checked on every attempt: a concurrent placement with the same id is a
+            # conflict on the id, not contention to retry through.
+            if self._load_optional(order_id) is not None:
+                raise AlreadyExistsError(f"order {order_id} already exists", field="id")
             at = self.clock()
             items = {
                 (item.sku, item.location_id): item
@@ -285,10 +410,7 @@ class OrderManagement(Application[UUID]):
                 order, self._commit(order, *touched.values(), envelope=envelope)
             )
 
-        try:
-            return self._retrying(command)
-        except AlreadyExistsError:
-            raise
+        return self._retrying(command)
 
     def _release(
         self, order_id: UUID, releases: Iterable[StockRelease], at: datetime
@@ -325,3 +447,276 @@ class OrderManagement(Application[UUID]):
             )
 
         return self._retrying(command)
+
+    # --- order commands after placement ------------------------------------------------------
+
+    def _order_command(
+        self,
+        order_id: UUID,
+        act: Callable[[Order, datetime], tuple[list[InventoryItem], UUID | None]],
+        envelope: Envelope,
+        expected_version: int | None,
+    ) -> CommandResult:
+        """Load the order, let ``act`` change it (and inventory), save all in one transaction."""
+
+        def command() -> CommandResult:
+            order = self._load(Order, order_id, "order")
+            self._check_version(order, expected_version)
+            items, created = act(order, self.clock())
+            return self._result(order, self._commit(order, *items, envelope=envelope), created)
+
+        return self._retrying(command)
+
+    def _items_for(
+        self, changes: Iterable[StockRelease | StockConsumption | Restock]
+    ) -> dict[UUID, InventoryItem]:
+        items: dict[UUID, InventoryItem] = {}
+        for change in changes:
+            item_id = inventory_item_id(change.sku, change.location_id)
+            if item_id not in items:
+                items[item_id] = self._load(InventoryItem, item_id, "inventory item")
+        return items
+
+    def place_hold(
+        self, order_id: UUID, *, type: HoldType, reason: str, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        hold_id = self.new_id()
+
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.place_hold(hold_id=hold_id, type=type, reason=reason, at=at)
+            return [], hold_id
+
+        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+
+    def release_hold(
+        self, order_id: UUID, hold_id: UUID, *, reason: str | None, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.release_hold(hold_id=hold_id, reason=reason, at=at)
+            return [], None
+
+        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+
+    def reject_order(
+        self, order_id: UUID, hold_id: UUID, *, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """A hold ends in rejection: cancel everything unshipped and release its stock."""
+
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            releases = order.reject(hold_id=hold_id, rejected_at=at)
+            return self._release(order.id, releases, at), None
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
+    def authorize_payment(
+        self, order_id: UUID, *, amount: Decimal, provider: str, reference: str,
+        envelope: Envelope, expected_version: int | None = None,
+    ) -> CommandResult:
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.authorize(amount=amount, provider=provider, reference=reference, at=at)
+            return [], None
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
+    def record_authorization_failure(
+        self, order_id: UUID, *, provider: str, reason: str, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.record_authorization_failure(provider=provider, reason=reason, at=at)
+            return [], None
+
+        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+
+    def capture_payment(
+        self, order_id: UUID, *, amount: Decimal, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.capture(amount=amount, at=at)
+            return [], None
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
+    def void_authorization(
+        self, order_id: UUID, *, envelope: Envelope, expected_version: int | None = None
+    ) -> CommandResult:
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.void_remaining_authorization(at=at)
+            return [], None
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
+    def refund_payment(
+        self, order_id: UUID, *, amount: Decimal, reason: str, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.refund(amount=amount, reason=reason, at=at)
+            return [], None
+
+        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+
+    def ship(
+        self, order_id: UUID, *, location_id: str, lines: Sequence[LineQuantity], carrier: str,
+        tracking_number: str, envelope: Envelope, expected_version: int | None = None,
+    ) -> CommandResult:
+        """Ship reserved units from a location; the reservations are consumed in the same
+        transaction."""
+        shipment_id = self.new_id()
+
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            consumed = order.ship(
+                shipment_id=shipment_id, location_id=location_id, lines=lines, carrier=carrier,
+                tracking_number=tracking_number, shipped_at=at,
+            )
+            items = self._items_for(consumed)
+            for c in consumed:
+                items[inventory_item_id(c.sku, c.location_id)].consume(
+                    order_id=order.id, line_id=c.line_id, quantity=c.quantity,
+                    shipment_id=c.shipment_id, at=at,
+                )
+            return list(items.values()), shipment_id
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
+    def mark_delivered(
+        self, order_id: UUID, shipment_id: UUID, *, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.mark_delivered(shipment_id=shipment_id, at=at)
+            return [], None
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
+    def record_delivery_exception(
+        self, order_id: UUID, shipment_id: UUID, *, kind: ExceptionKind, detail: str,
+        envelope: Envelope, expected_version: int | None = None,
+    ) -> CommandResult:
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.record_delivery_exception(
+                shipment_id=shipment_id, kind=kind, detail=detail, at=at
+            )
+            return [], None
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
+    def change_shipping_address(
+        self, order_id: UUID, *, address: Address, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.change_shipping_address(address=address, at=at)
+            return [], None
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
+    def request_return(
+        self, order_id: UUID, *, reason: str, lines: Sequence[LineQuantity], envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        return_id = self.new_id()
+
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.request_return(return_id=return_id, reason=reason, lines=lines, at=at)
+            return [], return_id
+
+        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+
+    def decide_return(
+        self, order_id: UUID, return_id: UUID, *, approved: bool, reason: str | None,
+        envelope: Envelope, expected_version: int | None = None,
+    ) -> CommandResult:
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.approve_return(return_id=return_id, approved=approved, reason=reason, at=at)
+            return [], None
+
+        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+
+    def receive_return(
+        self, order_id: UUID, return_id: UUID, *, location_id: str,
+        lines: Sequence[ReturnedLine], envelope: Envelope, expected_version: int | None = None,
+    ) -> CommandResult:
+        """Receive returned units; resellable ones go back on hand in the same transaction."""
+
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            self._require_location(location_id)
+            restocks = order.receive_return(
+                return_id=return_id, location_id=location_id, lines=lines, at=at
+            )
+            items: dict[UUID, InventoryItem] = {}
+            for r in restocks:
+                item = items.get(inventory_item_id(r.sku, r.location_id)) or (
+                    self._inventory_item(r.sku, r.location_id, at)
+                )
+                item.restock(order_id=order.id, return_id=r.return_id, quantity=r.quantity, at=at)
+                items[item.id] = item
+            return list(items.values()), None
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
+    def refund_return(
+        self, order_id: UUID, return_id: UUID, *, amount: Decimal, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.refund_return(return_id=return_id, amount=amount, at=at)
+            return [], None
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
+    def add_adjustment(
+        self, order_id: UUID, *, amount: Decimal, reason: str, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """A goodwill credit on the order."""
+        adjustment_id = self.new_id()
+
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.add_adjustment(adjustment_id=adjustment_id, amount=amount, reason=reason, at=at)
+            return [], adjustment_id
+
+        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+
+    def add_order_note(
+        self, order_id: UUID, *, text: str, envelope: Envelope,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        note_id = self.new_id()
+
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            order.add_note(note_id=note_id, text=text, author=envelope.actor, at=at)
+            return [], note_id
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
+    def allocate_backorders(
+        self, order_id: UUID, *, envelope: Envelope, expected_version: int | None = None
+    ) -> CommandResult:
+        """Reserve stock that has arrived for the order's backordered units, best location
+        first; what still cannot be reserved stays backordered."""
+
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            touched: dict[UUID, InventoryItem] = {}
+            for line in list(order.lines.values()):
+                outstanding = line.backordered
+                for loaded in self.inventory_items(line.sku):
+                    item = touched.get(loaded.id, loaded)
+                    quantity = min(item.available, outstanding)
+                    if quantity <= 0:
+                        continue
+                    reservation = order.allocate_backorder(
+                        line_id=line.line_id, location_id=item.location_id,
+                        quantity=quantity, at=at,
+                    )
+                    item.reserve(order_id=order.id, line_id=reservation.line_id,
+                                 quantity=reservation.quantity, at=at)
+                    touched[item.id] = item
+                    outstanding -= quantity
+            return list(touched.values()), None
+
+        return self._order_command(order_id, act, envelope, expected_version)

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(
         default=500, alias="OMS_PROJECTION_BATCH_SIZE", ge=1, le=50_000
     )
+    care_backorder_age: float = Field(
+        default=2 * 24 * 3600,
+        alias="OMS_CARE_BACKORDER_AGE",
+        ge=0,
+        description="Seconds after which a backorder appears in the care queue.",
+    )
     projection_poll_interval: float = Field(
         default=1.0,
         alias="OMS_PROJECTION_POLL_INTERVAL",

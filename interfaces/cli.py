@@ -20,10 +20,12 @@ import psycopg
 
 from application.bootstrap import open_database
 from application.embedded_postgres import EmbeddedPostgresUnavailableError
+from application.log_reader import LogCursor, count_after
 from application.settings import Settings
 from interfaces import logs
+from interfaces.progress import progress
 from projections import registry
-from projections.engine import Worker
+from projections.engine import AlreadyRebuildingError, Worker, rebuild
 from projections.status import projection_status
 
 log = logging.getLogger("evident.cli")
@@ -72,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     psub = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
     psub.add_parser("status", help="position, head, lag and state of every projection")
+    rebuild_parser = psub.add_parser(
+        "rebuild", help="rebuild a read model from the whole log; the old one serves meanwhile",
+        epilog="example:\n  oms projections rebuild order_status", formatter_class=fmt,
+    )
+    rebuild_parser.add_argument("name", metavar="NAME")
 
     db = sub.add_parser(
         "db", help="database administration",
@@ -179,6 +186,21 @@ def cmd_projections_status(settings: Settings) -> None:
               f" {i['lag_seconds']:>8}  {i['state']}  {i['error'] or ''}")
 
 
+def cmd_projections_rebuild(settings: Settings, name: str) -> None:
+    try:
+        [projection] = registry.select([name])
+    except registry.UnknownProjectionError as e:
+        raise CommandError(str(e)) from e
+    with open_database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        total = count_after(conn, LogCursor.start())
+        with progress(total, f"rebuilding {name}") as advance:
+            try:
+                generation = rebuild(conn, projection, on_progress=advance)
+            except AlreadyRebuildingError as e:
+                raise CommandError(str(e)) from e
+    print(f"{name}: generation {generation} is live")
+
+
 def cmd_db_init(settings: Settings) -> None:
     with open_database(settings) as url:
         print(f"event store schema ready on {_redact(url)}")
@@ -203,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cmd_project(settings, args.names)
         elif args.command == "projections" and args.action == "status":
             cmd_projections_status(settings)
+        elif args.command == "projections" and args.action == "rebuild":
+            cmd_projections_rebuild(settings, args.name)
         elif args.command == "db" and args.action == "init":
             cmd_db_init(settings)
     except (CommandError, EmbeddedPostgresUnavailableError) as e:

@@ -41,15 +41,20 @@ log = logging.getLogger("evident.projections")
 
 TRACKING_SQL = """
 CREATE TABLE IF NOT EXISTS projection_tracking (
-    name         text        PRIMARY KEY,
-    generation   int         NOT NULL,
-    transaction  bigint      NOT NULL DEFAULT 0,
-    position     bigint      NOT NULL DEFAULT 0,
-    state        text        NOT NULL DEFAULT 'idle',
-    error        text,
+    name           text        NOT NULL,
+    generation     int         NOT NULL,
+    live           boolean     NOT NULL DEFAULT false,
+    transaction    bigint      NOT NULL DEFAULT 0,
+    position       bigint      NOT NULL DEFAULT 0,
+    state          text        NOT NULL DEFAULT 'idle',
+    error          text,
     error_position bigint,
-    updated_at   timestamptz NOT NULL DEFAULT now()
+    started_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, generation)
 );
+CREATE UNIQUE INDEX IF NOT EXISTS projection_tracking_live_idx
+    ON projection_tracking (name) WHERE live;
 """
 
 
@@ -87,27 +92,47 @@ def _lock_key(name: str) -> int:
     return zlib.crc32(f"evident-projection:{name}".encode())
 
 
+def _create_generation(
+    conn: psycopg.Connection[Any], projection: Projection, generation: int, *, live: bool
+) -> None:
+    schema = schema_name(projection.name, generation)
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    projection.create_tables(conn, schema)
+    conn.execute(
+        "INSERT INTO projection_tracking (name, generation, live, state)"
+        " VALUES (%s, %s, %s, %s)",
+        (projection.name, generation, live, "running" if live else "building"),
+    )
+
+
+def ensure_tracking(conn: psycopg.Connection[Any]) -> None:
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("ddl"),))
+        conn.execute(TRACKING_SQL)
+
+
 def ensure_projection(conn: psycopg.Connection[Any], projection: Projection) -> int:
     """Create tracking and the first generation's tables if missing; return the live generation.
 
     A projection added later starts at the beginning of the log, so it backfills all history.
     """
+    ensure_tracking(conn)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("ddl"),))
-        conn.execute(TRACKING_SQL)
         row = conn.execute(
-            "SELECT generation FROM projection_tracking WHERE name = %s", (projection.name,)
+            "SELECT generation FROM projection_tracking WHERE name = %s AND live",
+            (projection.name,),
         ).fetchone()
         if row is not None:
             return int(row[0])
-        schema = schema_name(projection.name, 1)
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        projection.create_tables(conn, schema)
-        conn.execute(
-            "INSERT INTO projection_tracking (name, generation) VALUES (%s, 1)",
+        newest = conn.execute(
+            "SELECT coalesce(max(generation), 0) FROM projection_tracking WHERE name = %s",
             (projection.name,),
-        )
-        return 1
+        ).fetchone()
+        generation = int(newest[0]) + 1 if newest else 1
+        _create_generation(conn, projection, generation, live=True)
+        return generation
 
 
 def live_schema(conn: psycopg.Connection[Any], name: str) -> tuple[str, LogCursor] | None:
@@ -117,7 +142,8 @@ def live_schema(conn: psycopg.Connection[Any], name: str) -> tuple[str, LogCurso
     if not exists or not exists[0]:
         return None
     row = conn.execute(
-        "SELECT generation, transaction, position FROM projection_tracking WHERE name = %s",
+        "SELECT generation, transaction, position FROM projection_tracking"
+        " WHERE name = %s AND live",
         (name,),
     ).fetchone()
     if row is None:
@@ -141,16 +167,58 @@ class Decoder:
         return ProjectedEvent(logged, self._mapper.to_domain_event(stored))
 
 
-def _cursor(conn: psycopg.Connection[Any], name: str) -> tuple[int, LogCursor, str]:
-    row = conn.execute(
-        "SELECT generation, transaction, position, state FROM projection_tracking"
-        " WHERE name = %s",
-        (name,),
-    ).fetchone()
+@dataclass(frozen=True)
+class _Tracked:
+    generation: int
+    cursor: LogCursor
+    state: str
+    live: bool
+
+
+def _tracked(
+    conn: psycopg.Connection[Any], name: str, generation: int | None
+) -> _Tracked | None:
+    if generation is None:
+        row = conn.execute(
+            "SELECT generation, transaction, position, state, live FROM projection_tracking"
+            " WHERE name = %s AND live",
+            (name,),
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT generation, transaction, position, state, live FROM projection_tracking"
+            " WHERE name = %s AND generation = %s",
+            (name, generation),
+        ).fetchone()
     if row is None:
-        msg = f"projection {name!r} is not tracked"
-        raise LookupError(msg)
-    return int(row[0]), LogCursor(int(row[1]), int(row[2])), str(row[3])
+        return None
+    return _Tracked(int(row[0]), LogCursor(int(row[1]), int(row[2])), str(row[3]), bool(row[4]))
+
+
+def _apply_batch(
+    conn: psycopg.Connection[Any],
+    projection: Projection,
+    decoder: Decoder,
+    tracked: _Tracked,
+    batch: Sequence[LoggedEvent],
+) -> None:
+    """Apply ``batch`` and move the cursor, in the caller's transaction."""
+    schema = schema_name(projection.name, tracked.generation)
+    projection.apply(conn, schema, [decoder.decode(e) for e in batch])
+    last = batch[-1].cursor
+    updated = conn.execute(
+        "UPDATE projection_tracking SET transaction = %s, position = %s,"
+        " state = CASE WHEN live THEN 'running' ELSE state END,"
+        " error = NULL, error_position = NULL, updated_at = now()"
+        " WHERE name = %s AND generation = %s AND live = %s"
+        " AND transaction = %s AND position = %s",
+        (last.transaction, last.position, projection.name, tracked.generation, tracked.live,
+         tracked.cursor.transaction, tracked.cursor.position),
+    )
+    if updated.rowcount != 1:
+        # Another worker moved the cursor, or a rebuild switched generations: this batch
+        # must not count. The caller's transaction rolls it back.
+        raise _CursorMovedError
 
 
 def catch_up_once(
@@ -158,36 +226,25 @@ def catch_up_once(
     projection: Projection,
     decoder: Decoder,
     batch_size: int = 500,
+    *,
+    generation: int | None = None,
 ) -> int:
-    """Apply the next batch to the live generation; return how many events were applied."""
-    generation, cursor, state = _cursor(conn, projection.name)
-    if state == "halted":
+    """Apply the next batch to the live generation (or to ``generation`` while rebuilding);
+    return how many events were applied."""
+    tracked = _tracked(conn, projection.name, generation)
+    if tracked is None or tracked.state == "halted":
         return 0
-    batch = read_log(conn, cursor, batch_size)
+    batch = read_log(conn, tracked.cursor, batch_size)
     if not batch:
         return 0
-    schema = schema_name(projection.name, generation)
     try:
-        decoded = [decoder.decode(e) for e in batch]
         with conn.transaction():
-            projection.apply(conn, schema, decoded)
-            last = batch[-1].cursor
-            updated = conn.execute(
-                "UPDATE projection_tracking SET transaction = %s, position = %s,"
-                " state = 'running', error = NULL, error_position = NULL, updated_at = now()"
-                " WHERE name = %s AND generation = %s AND transaction = %s AND position = %s",
-                (last.transaction, last.position, projection.name, generation,
-                 cursor.transaction, cursor.position),
-            )
-            if updated.rowcount != 1:
-                # Another worker moved the cursor: roll our batch back, never apply twice.
-                raise _CursorMovedError
+            _apply_batch(conn, projection, decoder, tracked, batch)
     except _CursorMovedError:
-        log.warning("projection %s: cursor moved by another worker; batch discarded",
-                    projection.name)
+        log.info("projection %s: cursor moved elsewhere; batch discarded", projection.name)
         return 0
     except Exception as error:
-        _halt(conn, projection, decoder, batch, schema, error)
+        _halt(conn, projection, decoder, tracked, batch, error)
         raise ProjectionHaltedError(str(error)) from error
     return len(batch)
 
@@ -200,26 +257,26 @@ def _halt(
     conn: psycopg.Connection[Any],
     projection: Projection,
     decoder: Decoder,
+    tracked: _Tracked,
     batch: Sequence[LoggedEvent],
-    schema: str,
     error: Exception,
 ) -> None:
     """Apply the batch event by event up to the poisoned one, then record where and why."""
     for logged in batch:
+        current = _tracked(conn, projection.name, tracked.generation)
+        if current is None:
+            return
         try:
             with conn.transaction():
-                projection.apply(conn, schema, [decoder.decode(logged)])
-                conn.execute(
-                    "UPDATE projection_tracking SET transaction = %s, position = %s,"
-                    " updated_at = now() WHERE name = %s",
-                    (logged.transaction, logged.position, projection.name),
-                )
+                _apply_batch(conn, projection, decoder, current, [logged])
+        except _CursorMovedError:
+            return
         except Exception as poisoned:
             message = f"{type(poisoned).__name__}: {poisoned}"
             conn.execute(
                 "UPDATE projection_tracking SET state = 'halted', error = %s,"
-                " error_position = %s, updated_at = now() WHERE name = %s",
-                (message, logged.position, projection.name),
+                " error_position = %s, updated_at = now() WHERE name = %s AND generation = %s",
+                (message, logged.position, projection.name, tracked.generation),
             )
             log.error("projection %s halted at position %s: %s",
                       projection.name, logged.position, message)
@@ -227,18 +284,154 @@ def _halt(
     # The whole batch failed but no single event does: record the batch error itself.
     conn.execute(
         "UPDATE projection_tracking SET state = 'halted', error = %s, updated_at = now()"
-        " WHERE name = %s",
-        (f"{type(error).__name__}: {error}", projection.name),
+        " WHERE name = %s AND generation = %s",
+        (f"{type(error).__name__}: {error}", projection.name, tracked.generation),
     )
 
 
 def resume(conn: psycopg.Connection[Any], name: str) -> None:
-    """Clear a halt so the projection retries from the event that failed (after a code fix)."""
+    """Clear a halt so the projection retries from the event that failed (after a code fix).
+
+    Workers do this when they start, so restarting a fixed worker resumes; a worker never
+    retries in a loop by itself.
+    """
     conn.execute(
-        "UPDATE projection_tracking SET state = 'running', error = NULL, error_position = NULL"
-        " WHERE name = %s AND state = 'halted'",
+        "UPDATE projection_tracking SET state = CASE WHEN live THEN 'running' ELSE 'building'"
+        " END, error = NULL, error_position = NULL WHERE name = %s AND state = 'halted'",
         (name,),
     )
+
+
+class AlreadyRebuildingError(RuntimeError):
+    """Another process is rebuilding this projection right now."""
+
+
+def rebuild(
+    conn: psycopg.Connection[Any],
+    projection: Projection,
+    decoder: Decoder | None = None,
+    batch_size: int = 2000,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Build a new generation from the whole log while the live one keeps serving, then
+    switch to it in one transaction. Returns the new generation.
+
+    An interrupted rebuild resumes from its own cursor the next time. The previous
+    generation is kept (queries that started before the switch may still read it); older
+    ones are dropped.
+    """
+    decoder = decoder or Decoder()
+    ensure_projection(conn, projection)
+    locked = conn.execute(
+        "SELECT pg_try_advisory_lock(%s)", (_lock_key(f"rebuild:{projection.name}"),)
+    ).fetchone()
+    if not locked or not locked[0]:
+        raise AlreadyRebuildingError(f"projection {projection.name!r} is already rebuilding")
+    try:
+        generation = _building_generation(conn, projection)
+        while applied := catch_up_once(conn, projection, decoder, batch_size,
+                                       generation=generation):
+            if on_progress:
+                on_progress(applied)
+        while not _switch(conn, projection, decoder, generation, batch_size):
+            # The live generation had read further than this snapshot's horizon allows us
+            # to (a transaction open elsewhere holds it back): wait and catch up, then retry.
+            time.sleep(0.05)
+            while applied := catch_up_once(conn, projection, decoder, batch_size,
+                                           generation=generation):
+                if on_progress:
+                    on_progress(applied)
+        return generation
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(f"rebuild:{projection.name}"),))
+
+
+def _building_generation(conn: psycopg.Connection[Any], projection: Projection) -> int:
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("ddl"),))
+        row = conn.execute(
+            "SELECT generation FROM projection_tracking WHERE name = %s AND NOT live"
+            " AND state IN ('building', 'halted') ORDER BY generation DESC LIMIT 1",
+            (projection.name,),
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        newest = conn.execute(
+            "SELECT max(generation) FROM projection_tracking WHERE name = %s",
+            (projection.name,),
+        ).fetchone()
+        generation = int(newest[0]) + 1 if newest and newest[0] is not None else 1
+        _create_generation(conn, projection, generation, live=False)
+        return generation
+
+
+def _switch(
+    conn: psycopg.Connection[Any],
+    projection: Projection,
+    decoder: Decoder,
+    generation: int,
+    batch_size: int,
+) -> bool:
+    """Make ``generation`` live, atomically, at or beyond the point the old one had reached.
+
+    Returns False (changing nothing) if the new generation cannot yet reach that point.
+    """
+    try:
+        _switch_in_transaction(conn, projection, decoder, generation, batch_size)
+    except _NotYetError:
+        return False
+    log.info("projection %s: generation %s is live", projection.name, generation)
+    return True
+
+
+class _NotYetError(Exception):
+    pass
+
+
+def _switch_in_transaction(
+    conn: psycopg.Connection[Any],
+    projection: Projection,
+    decoder: Decoder,
+    generation: int,
+    batch_size: int,
+) -> None:
+    with conn.transaction():
+        # Lock the live row: the live worker's next cursor update waits, then finds the row
+        # no longer live and discards its batch. Nothing is applied to both or to neither.
+        row = conn.execute(
+            "SELECT transaction, position FROM projection_tracking WHERE name = %s AND live"
+            " FOR UPDATE",
+            (projection.name,),
+        ).fetchone()
+        old = LogCursor(int(row[0]), int(row[1])) if row else LogCursor.start()
+        while True:
+            tracked = _tracked(conn, projection.name, generation)
+            if tracked is None or tracked.state == "halted":
+                raise ProjectionHaltedError(f"rebuild of {projection.name!r} halted")
+            batch = read_log(conn, tracked.cursor, batch_size)
+            if not batch:
+                break
+            _apply_batch(conn, projection, decoder, tracked, batch)
+        if tracked.cursor < old:
+            raise _NotYetError  # rolls the transaction back; the caller waits and retries
+        conn.execute(
+            "UPDATE projection_tracking SET live = false, updated_at = now()"
+            " WHERE name = %s AND live",
+            (projection.name,),
+        )
+        conn.execute(
+            "UPDATE projection_tracking SET live = true, state = 'running', updated_at = now()"
+            " WHERE name = %s AND generation = %s",
+            (projection.name, generation),
+        )
+        stale = conn.execute(
+            "DELETE FROM projection_tracking WHERE name = %s AND generation < %s"
+            " RETURNING generation",
+            (projection.name, generation - 1),
+        ).fetchall()
+        for (stale_generation,) in stale:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                sql.Identifier(schema_name(projection.name, int(stale_generation)))))
 
 
 class Worker:
@@ -269,9 +462,14 @@ class Worker:
                 ensure_projection(conn, projection)
             owned = self._acquire(conn)
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
+            for projection in owned:
+                resume(conn, projection.name)
             decoder = Decoder()
             while not self.stopping.is_set():
-                owned += self._acquire(conn, exclude=owned)
+                taken_over = self._acquire(conn, exclude=owned)
+                for projection in taken_over:
+                    resume(conn, projection.name)
+                owned += taken_over
                 busy = False
                 for projection in owned:
                     try:

@@ -163,7 +163,11 @@ class OrderStatusProjection:
         upserts = []
         for order_id, position in positions.items():
             order = orders[order_id]
-            stored = self._mapper.to_stored_event(Order.Snapshot.take(order))
+            snapshot = Order.Snapshot.take(order)
+            # The library stamps snapshots with the wall clock; a read model must be a pure
+            # function of the log, so stamp it with the order's own last change instead.
+            object.__setattr__(snapshot, "timestamp", order.modified_on)
+            stored = self._mapper.to_stored_event(snapshot)
             upserts.append(
                 (
                     order.id,

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from projections.care import CareProjection
 from projections.engine import Projection
+from projections.invoices import InvoicesProjection
 from projections.order_status import OrderStatusProjection
+from projections.order_timeline import OrderTimelineProjection
+from projections.stock_visibility import StockVisibilityProjection
 
 FACTORIES: dict[str, Callable[[], Projection]] = {
     OrderStatusProjection.name: OrderStatusProjection,
+    OrderTimelineProjection.name: OrderTimelineProjection,
+    StockVisibilityProjection.name: StockVisibilityProjection,
+    InvoicesProjection.name: InvoicesProjection,
+    CareProjection.name: CareProjection,
 }
 
 

@@ -19,8 +19,15 @@ def projection_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT t.name, t.transaction, t.position, t.state, t.error, t.error_position,"
         " (SELECT recorded_at FROM events WHERE notification_id = t.position)"
-        " FROM projection_tracking t ORDER BY t.name"
+        " FROM projection_tracking t WHERE t.live ORDER BY t.name"
     ).fetchall()
+    building = {
+        name: (int(generation), int(position))
+        for name, generation, position in conn.execute(
+            "SELECT name, generation, position FROM projection_tracking"
+            " WHERE NOT live AND state IN ('building', 'halted')"
+        ).fetchall()
+    }
     now = datetime.now(UTC)
     items = []
     for name, transaction, position, state, error, error_position, seen_at in rows:
@@ -42,6 +49,9 @@ def projection_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
                     "catching_up" if lag_events else "live"
                 ),
                 "error": None if error is None else f"{error} (at position {error_position})",
+                "rebuild": None if name not in building else {
+                    "generation": building[name][0], "position": building[name][1],
+                },
             }
         )
     return items

@@ -44,7 +44,8 @@ def _with_dbname(url: str, dbname: str) -> str:
 def make_database(server_url: str) -> Iterator[Callable[[], str]]:
     """Create empty databases with the Evident schema; all are dropped at the end."""
     created: list[str] = []
-    admin_url = _with_dbname(server_url, conninfo_to_dict(server_url).get("dbname") or "postgres")
+    admin_db = str(conninfo_to_dict(server_url).get("dbname") or "postgres")
+    admin_url = _with_dbname(server_url, admin_db)
 
     def make() -> str:
         name = f"evident_test_{uuid.uuid4().hex[:12]}"

@@ -19,7 +19,17 @@ from application.order_management import OrderManagement
 from application.settings import Settings
 from interfaces.http import problems
 from interfaces.http.auth import parse_api_keys
-from interfaces.http.routers import customers, health, inventory, orders
+from interfaces.http.routers import (
+    care,
+    customers,
+    health,
+    inventory,
+    invoices,
+    order_timeline,
+    orders,
+    projections,
+    stock,
+)
 
 
 def create_app(
@@ -56,7 +66,11 @@ def create_app(
     )
     app.state.settings = settings
     app.state.api_keys = api_keys
+    app.state.database_url = database_url
     problems.install(app)
-    for router in (health.router, customers.router, inventory.router, orders.router):
+    for router in (
+        health.router, customers.router, inventory.router, orders.router, invoices.router,
+        care.router, projections.router, order_timeline.router, stock.router,
+    ):
         app.include_router(router)
     return app

@@ -122,6 +122,6 @@ def test_an_event_stored_by_an_older_class_version_is_upcast_on_load(database_ur
             [StoredEvent(old.id, 2, f"{__name__}:Parcel.Weighed", v1_state)],
             envelope,
         )
-    loaded = oms.repository.get(old.id)
+    loaded: Any = oms.repository.get(old.id)
     assert (loaded.grams, loaded.unit) == (700, "g")
     oms.close()

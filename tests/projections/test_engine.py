@@ -1,0 +1,261 @@
+"""The projection engine: exactly-once batches under SIGKILL, halting on a poisoned event,
+one worker per projection, deterministic rebuilds that keep serving until they switch."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from application.bootstrap import create_order_management
+from application.envelope import Envelope
+from application.order_management import OrderManagement
+from application.settings import Settings
+from domain.order_values import LineQuantity, NewLine
+from domain.values import Address, Channel, LocationKind
+from projections.engine import (
+    Decoder,
+    ProjectedEvent,
+    ProjectionHaltedError,
+    catch_up_once,
+    ensure_projection,
+    live_schema,
+    rebuild,
+    resume,
+)
+from projections.order_status import OrderStatusProjection
+from projections.status import projection_status
+from tests.projections.counting import CountingProjection
+from tests.projections.support import catch_up
+
+ADDRESS = Address("Jo Doe", "Main St 1", None, "Berlin", "10115", "DE")
+AGENT = Envelope(actor="ana", role="agent", channel="test")
+
+
+def _history(database_url: str, orders: int) -> int:
+    """Write a realistic log: locations, stock, customers, orders, some cancelled."""
+    oms: OrderManagement = create_order_management(
+        database_url, Settings(DATABASE_URL=database_url))
+    try:
+        oms.add_location(location_id="berlin", name="Berlin", kind=LocationKind.WAREHOUSE,
+                         priority=1, envelope=AGENT)
+        oms.add_location(location_id="hamburg", name="Hamburg", kind=LocationKind.STORE,
+                         priority=2, envelope=AGENT)
+        for sku in ("JEANS-32", "BELT-1"):
+            oms.receive_stock(sku=sku, location_id="berlin", quantity=orders, envelope=AGENT)
+            oms.receive_stock(sku=sku, location_id="hamburg", quantity=orders, envelope=AGENT)
+        customer = oms.register_customer(customer_id=None, name="Jo", email="jo@example.com",
+                                         phone=None, address=None, envelope=AGENT)
+        rng = random.Random(7)
+        for n in range(orders):
+            placed = oms.place_order(
+                order_id=None, customer_id=customer.id, channel=Channel.WEB, currency="EUR",
+                lines=[NewLine("JEANS-32", rng.randint(1, 3), Decimal("59.90")),
+                       NewLine("BELT-1", 1, Decimal("19.00"), Decimal("0.19"))],
+                shipping_address=ADDRESS, shipping_method=None, envelope=AGENT,
+            )
+            if n % 3 == 0:
+                oms.cancel_order(placed.id, reason="changed mind",
+                                 lines=[LineQuantity("1", 1)], envelope=AGENT)
+    finally:
+        oms.close()
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _rows(conn: psycopg.Connection[Any], schema: str, table: str, order_by: str) -> list[Any]:
+    return conn.execute(sql.SQL("SELECT * FROM {}.{} ORDER BY {}").format(
+        sql.Identifier(schema), sql.Identifier(table), sql.SQL(order_by))).fetchall()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_at_random_moments_loses_nothing_and_repeats_nothing(
+    database_url: str,
+) -> None:
+    total = _history(database_url, orders=150)
+    rng = random.Random(42)
+    kills = 0
+    command = [sys.executable, "-m", "tests.projections.counting", database_url, "20", "0.01"]
+    while kills < 12:
+        worker = subprocess.Popen(command)
+        time.sleep(rng.uniform(0.2, 0.6))
+        worker.kill()  # SIGKILL: no cleanup, mid-transaction
+        worker.wait()
+        kills += 1
+    # Finally let a worker finish the catch-up.
+    worker = subprocess.Popen(command)
+    try:
+        deadline = time.monotonic() + 60
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                status = {s["name"]: s for s in projection_status(conn)}
+                if all(s["lag_events"] == 0 for s in status.values()) and len(status) == 2:
+                    break
+                time.sleep(0.2)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        status = {s["name"]: s for s in projection_status(conn)}
+        assert all(s["state"] == "live" for s in status.values()), status
+        counted = live_schema(conn, "applied_events")
+        assert counted is not None
+        applied = _rows(conn, counted[0], "applied", "position")
+        assert len(applied) == total, "an event was lost"  # duplicates are refused by the PK
+        live = live_schema(conn, "order_status")
+        assert live is not None
+        killed_rows = _rows(conn, live[0], "orders", "order_id")
+        rebuild(conn, OrderStatusProjection())
+        fresh = live_schema(conn, "order_status")
+        assert fresh is not None
+        assert fresh[0] != live[0]
+        assert _rows(conn, fresh[0], "orders", "order_id") == killed_rows
+
+
+def test_two_rebuilds_of_the_same_log_produce_identical_tables(database_url: str) -> None:
+    _history(database_url, orders=20)
+    # Bring the live generation to the head first: a rebuild never switches to a generation
+    # behind the live one, so both rebuilds then cover the whole log.
+    catch_up(database_url, [OrderStatusProjection()])
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        first = rebuild(conn, OrderStatusProjection(), batch_size=7)
+        first_rows = _rows(conn, f"order_status_g{first}", "orders", "order_id")
+        first_skus = _rows(conn, f"order_status_g{first}", "order_skus", "sku, order_id")
+        second = rebuild(conn, OrderStatusProjection(), batch_size=500)
+        assert _rows(conn, f"order_status_g{second}", "orders", "order_id") == first_rows
+        assert _rows(conn, f"order_status_g{second}", "order_skus", "sku, order_id") == (
+            first_skus)
+        assert len(first_rows) == 20
+
+
+class Poisonable(CountingProjection):
+    """Raises on one chosen position until 'fixed'."""
+
+    name = "poisonable"
+
+    def __init__(self, poison: int) -> None:
+        super().__init__()
+        self.poison = poison
+        self.fixed = False
+
+    def apply(
+        self, conn: psycopg.Connection[Any], schema: str, events: Sequence[ProjectedEvent]
+    ) -> None:
+        if not self.fixed and any(e.logged.position == self.poison for e in events):
+            raise ValueError(f"cannot handle the event at {self.poison}")
+        super().apply(conn, schema, events)
+
+
+def _drain(conn: psycopg.Connection[Any], projection: Poisonable, decoder: Decoder) -> None:
+    while catch_up_once(conn, projection, decoder, batch_size=4):
+        pass
+
+
+def test_a_poisoned_event_halts_the_projection_there_and_a_fix_resumes_it(
+    database_url: str,
+) -> None:
+    total = _history(database_url, orders=5)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        poison = conn.execute(
+            "SELECT notification_id FROM events ORDER BY notification_id OFFSET 10 LIMIT 1"
+        ).fetchone()
+        assert poison is not None
+        projection = Poisonable(poison[0])
+        ensure_projection(conn, projection)
+        decoder = Decoder()
+        with pytest.raises(ProjectionHaltedError):
+            _drain(conn, projection, decoder)
+        [status] = [s for s in projection_status(conn) if s["name"] == "poisonable"]
+        assert status["state"] == "halted"
+        assert f"at position {poison[0]}" in status["error"]
+        assert "ValueError" in status["error"]
+        # Halted means halted: no retry loop, no skip.
+        assert catch_up_once(conn, projection, decoder) == 0
+        schema = f"poisonable_g{ensure_projection(conn, projection)}"
+        applied = [r[0] for r in _rows(conn, schema, "applied", "position")]
+        assert applied == list(range(1, poison[0]))  # everything before it, nothing after
+
+        projection.fixed = True
+        resume(conn, projection.name)
+    catch_up(database_url, [projection], batch_size=4)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert len(_rows(conn, schema, "applied", "position")) == total
+
+
+def test_two_workers_on_one_projection_exactly_one_applies(database_url: str) -> None:
+    total = _history(database_url, orders=30)
+    command = [sys.executable, "-m", "tests.projections.counting", database_url, "5", "0.005"]
+    first = subprocess.Popen(command, stderr=subprocess.PIPE)
+    second = subprocess.Popen(command, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                status = {s["name"]: s for s in projection_status(conn)}
+                if len(status) == 2 and all(s["lag_events"] == 0 for s in status.values()):
+                    break
+                time.sleep(0.2)
+            live = live_schema(conn, "applied_events")
+            assert live is not None
+            assert len(_rows(conn, live[0], "applied", "position")) == total
+            holders = conn.execute(
+                "SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND granted AND database = (SELECT oid FROM pg_database"
+                " WHERE datname = current_database())"
+            ).fetchone()
+            assert holders == (1,), "both workers hold projection locks"
+    finally:
+        for worker in (first, second):
+            worker.terminate()
+        outputs = [w.communicate(timeout=20)[1].decode() for w in (first, second)]
+    assert sum("standing by" in out for out in outputs) == 1, outputs
+
+
+class SlowOrderStatus(OrderStatusProjection):
+    def apply(
+        self, conn: psycopg.Connection[Any], schema: str, events: Sequence[ProjectedEvent]
+    ) -> None:
+        time.sleep(0.05)
+        super().apply(conn, schema, events)
+
+
+def test_queries_keep_answering_from_the_old_tables_during_a_rebuild(database_url: str) -> None:
+    _history(database_url, orders=30)
+    catch_up(database_url, [OrderStatusProjection()])
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        before = live_schema(conn, "order_status")
+        assert before is not None
+        expected = _rows(conn, before[0], "orders", "order_id")
+
+    def run() -> None:
+        with psycopg.connect(database_url, autocommit=True) as c:
+            rebuild(c, SlowOrderStatus(), batch_size=5)
+
+    builder = threading.Thread(target=run)
+    builder.start()
+    answers = 0
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while builder.is_alive():
+            live = live_schema(conn, "order_status")
+            assert live is not None
+            if live[0] == before[0]:
+                assert _rows(conn, live[0], "orders", "order_id") == expected
+                answers += 1
+            time.sleep(0.02)
+        builder.join()
+        after = live_schema(conn, "order_status")
+        assert after is not None
+        assert after[0] != before[0]
+        assert _rows(conn, after[0], "orders", "order_id") == expected
+    assert answers > 5, "the rebuild finished before any query could run during it"
