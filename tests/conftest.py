@@ -16,8 +16,13 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from application.bootstrap import create_order_management
 from application.embedded_postgres import EmbeddedPostgres
+from application.envelope import Envelope
 from application.event_store import create_schema
+from application.order_management import OrderManagement
+from application.settings import Settings
+from tests.clock import Clock
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +72,24 @@ def make_database(server_url: str) -> Iterator[Callable[[], str]]:
 def database_url(make_database: Callable[[], str]) -> str:
     """A fresh, empty Evident database for one test."""
     return make_database()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def oms(database_url: str, clock: Clock) -> Iterator[OrderManagement]:
+    """The application service on a fresh database, with a predictable clock."""
+    app = create_order_management(database_url, Settings(DATABASE_URL=database_url))
+    app.clock = clock
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def agent() -> Envelope:
+    return Envelope(actor="ana", role="agent", channel="console")

@@ -15,16 +15,11 @@ from domain.values import ExceptionKind
 from projections.care import CareProjection, get_dashboard, list_queue, mask_dashboard
 from tests.projections.support import schema_of
 from tests.projections.test_invoices import (
-    agent,
-    clock,
-    oms,
     record_history,
     replay,
     settle,
     table_rows,
 )
-
-__all__ = ["agent", "clock", "oms"]  # fixtures, imported so pytest finds them here
 
 NOW = timedelta(0)
 

@@ -9,7 +9,7 @@ backordered order, an order with an undecided return, and a JPY order.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,14 +17,11 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-import pytest
 from psycopg import sql
 
-from application.bootstrap import create_order_management
 from application.envelope import Envelope
 from application.log_reader import LogCursor, read_log
 from application.order_management import OrderManagement
-from application.settings import Settings
 from domain.order_values import LineQuantity, NewLine, ReturnedLine
 from domain.values import (
     Address,
@@ -37,30 +34,15 @@ from domain.values import (
 )
 from projections.engine import Decoder, Projection, live_schema
 from projections.invoices import InvoicesProjection, get_invoice, list_invoices
-from tests.application.conftest import Clock
 from tests.projections.support import catch_up, schema_of
 
 ADDRESS = Address("Jo Doe", "Main St 1", "Flat 2", "Berlin", "10115", "DE")
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
-@pytest.fixture
-def oms(database_url: str, clock: Clock) -> Iterator[OrderManagement]:
-    app = create_order_management(database_url, Settings(DATABASE_URL=database_url))
-    app.clock = clock
-    try:
-        yield app
-    finally:
-        app.close()
 
 
-@pytest.fixture
-def agent() -> Envelope:
-    return Envelope(actor="ana", role="agent", channel="console")
 
 
 @dataclass(frozen=True)

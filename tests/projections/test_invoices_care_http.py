@@ -18,9 +18,7 @@ from application.settings import Settings
 from interfaces.http.app import create_app
 from projections.care import CareProjection
 from projections.invoices import InvoicesProjection
-from tests.projections.test_invoices import History, agent, clock, oms, record_history, settle
-
-__all__ = ["agent", "clock", "oms"]  # fixtures, imported so pytest finds them here
+from tests.projections.test_invoices import History, record_history, settle
 
 AGENT = {"Authorization": "Bearer k"}
 ANALYST = {"Authorization": "Bearer a"}

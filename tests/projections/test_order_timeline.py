@@ -8,23 +8,18 @@ order, with its envelope and a sentence a care agent can read, and nothing of ot
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import psycopg
-import pytest
 from psycopg import sql
 
-from application.bootstrap import create_order_management
 from application.envelope import Envelope
 from application.order_management import OrderManagement
-from application.settings import Settings
 from domain.order_values import LineQuantity, NewLine, ReturnedLine
 from domain.values import Address, Channel, HoldType, LocationKind, ReturnCondition
 from projections.order_timeline import OrderTimelineProjection, timeline_page
-from tests.application.conftest import Clock
 from tests.projections.support import catch_up, schema_of
 
 ADDRESS = Address("Jo Doe", "Main St 1", None, "Berlin", "10115", "DE")
@@ -38,14 +33,6 @@ def ana() -> Envelope:
     return Envelope(actor="ana", role="agent", channel="console")
 
 
-@pytest.fixture
-def oms(database_url: str) -> Iterator[OrderManagement]:
-    app = create_order_management(database_url, Settings(DATABASE_URL=database_url))
-    app.clock = Clock()
-    try:
-        yield app
-    finally:
-        app.close()
 
 
 def stocked_shop(oms: OrderManagement) -> UUID:

@@ -9,25 +9,20 @@ and must write identical rows however the log is cut into batches.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import psycopg
-import pytest
 from psycopg import sql
 
-from application.bootstrap import create_order_management
 from application.envelope import Envelope
 from application.order_management import OrderManagement
-from application.settings import Settings
 from domain.errors import DomainError
 from domain.inventory import InventoryItem, inventory_item_id
 from domain.order_values import LineQuantity, NewLine, ReturnedLine
 from domain.values import Address, Channel, LocationKind, ReturnCondition
 from projections.stock_visibility import StockVisibilityProjection, get_sku, list_skus
-from tests.application.conftest import Clock
 from tests.projections.support import catch_up, schema_of
 
 ADDRESS = Address("Jo Doe", "Main St 1", None, "Berlin", "10115", "DE")
@@ -37,14 +32,6 @@ LOCATIONS = ("berlin-dc", "hamburg-store")
 SKUS = ("JEANS-32", "BELT-1", "SOCKS-3")
 
 
-@pytest.fixture
-def oms(database_url: str) -> Iterator[OrderManagement]:
-    app = create_order_management(database_url, Settings(DATABASE_URL=database_url))
-    app.clock = Clock()
-    try:
-        yield app
-    finally:
-        app.close()
 
 
 def shop(oms: OrderManagement) -> UUID:

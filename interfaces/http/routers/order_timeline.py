@@ -7,25 +7,29 @@ A separate router from ``orders`` because it reads a different read model; both 
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from application.errors import InvalidRequestError, NotFoundError
+from application.errors import NotFoundError
 from interfaces.http.deps import ReadConn, Reader
+from interfaces.http.reading import (
+    MAX_LIMIT,
+    Limit,
+    MinPosition,
+    decode_cursor,
+    encode_cursor,
+    position_header,
+    read_model,
+)
 from projections import order_timeline
-from projections.consistency import read_model_at
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
-MinPosition = Annotated[int | None, Query(ge=0, description="Wait until this position is read.")]
-MAX_LIMIT = 500
 
 
 class TimelineItemOut(BaseModel):
@@ -45,17 +49,12 @@ class TimelineOut(BaseModel):
     next_cursor: str | None
 
 
-def _encode_cursor(pair: tuple[int, int]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(pair))).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[int, int]:
-    try:
-        transaction, position = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(transaction, int) or not isinstance(position, int):
-            raise TypeError(cursor)
-    except (ValueError, TypeError) as e:
-        raise InvalidRequestError("cursor is not one this API returned", field="cursor") from e
+def _parse_cursor(parts: list[Any]) -> tuple[int, int]:
+    transaction, position = parts
+    if not isinstance(transaction, int) or not isinstance(position, int):
+        raise TypeError(parts)
     return transaction, position
 
 
@@ -65,21 +64,19 @@ def get_timeline(
     request: Request,
     conn: ReadConn,
     _: Reader,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
     min_position: MinPosition = None,
 ) -> Any:
     """The order's events and those of its reservations, in log order, in words."""
-    schema, at = read_model_at(
-        conn, order_timeline.NAME, min_position, request.app.state.settings.consistency_wait
-    )
-    after = _decode_cursor(cursor) if cursor else None
+    schema, at = read_model(request, conn, order_timeline.NAME, min_position)
+    after = decode_cursor(cursor, _parse_cursor) if cursor else None
     items, next_pair = order_timeline.timeline_page(
         conn, schema, order_id, after=after, limit=min(limit, MAX_LIMIT)
     )
     if not items and not order_timeline.order_exists(conn, schema, order_id):
         raise NotFoundError(f"there is no order {order_id}")
     return JSONResponse(
-        {"items": items, "next_cursor": _encode_cursor(next_pair) if next_pair else None},
-        headers={"X-Evident-Position": str(at.position)},
+        {"items": items, "next_cursor": encode_cursor(*next_pair) if next_pair else None},
+        headers=position_header(at),
     )

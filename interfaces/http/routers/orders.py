@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-import orjson
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
-from application.errors import InvalidRequestError, NotFoundError
+from application.errors import NotFoundError
 from domain.order_values import LineQuantity, NewLine
 from domain.values import Channel
 from interfaces.http.deps import OMS, ReadConn, Reader, WriteEnvelope, parse_if_match
+from interfaces.http.reading import (
+    MAX_LIMIT,
+    Limit,
+    MinPosition,
+    decode_cursor,
+    encode_cursor,
+    position_header,
+    read_model,
+)
 from interfaces.http.schemas import (
     CancellationIn,
     CommandOut,
@@ -25,11 +32,13 @@ from interfaces.http.schemas import (
     OrderPlacedOut,
 )
 from projections import order_status
-from projections.consistency import read_model_at
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
-MinPosition = Annotated[int | None, Query(ge=0, description="Wait until this position is read.")]
+
+
+def _parse_cursor(parts: list[Any]) -> tuple[datetime, UUID]:
+    return datetime.fromisoformat(parts[0]), UUID(parts[1])
 
 
 def _etag(response: Response, version: int) -> None:
@@ -103,23 +112,10 @@ def cancel_order(
     return {"id": result.id, "version": result.version, "position": result.position}
 
 
-def _read_model(request: Request, conn: ReadConn, min_position: int | None) -> tuple[str, int]:
-    schema, cursor = read_model_at(
-        conn, order_status.NAME, min_position, request.app.state.settings.consistency_wait
-    )
-    return schema, cursor.position
 
 
-def _encode_cursor(view: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([view["placed_at"], view["id"]])).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        placed_at, order_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(placed_at), UUID(order_id)
-    except (ValueError, TypeError) as e:
-        raise InvalidRequestError("cursor is not one this API returned", field="cursor") from e
 
 
 @router.get("", response_model=OrderListOut)
@@ -133,22 +129,23 @@ def list_orders(
     sku: str | None = None,
     placed_from: datetime | None = None,
     placed_to: datetime | None = None,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    limit: Limit = 50,
     cursor: str | None = None,
     min_position: MinPosition = None,
 ) -> Any:
     """Orders from the order status read model, oldest first."""
-    schema, position = _read_model(request, conn, min_position)
-    limit = min(limit, 500)
+    schema, position = read_model(request, conn, order_status.NAME, min_position)
+    limit = min(limit, MAX_LIMIT)
     items = order_status.list_orders(
         conn, schema, status=status, customer_id=customer_id, channel=channel, sku=sku,
         placed_from=placed_from, placed_to=placed_to,
-        after=_decode_cursor(cursor) if cursor else None, limit=limit + 1,
+        after=decode_cursor(cursor, _parse_cursor) if cursor else None, limit=limit + 1,
     )
-    next_cursor = _encode_cursor(items[limit - 1]) if len(items) > limit else None
+    last = items[limit - 1] if len(items) > limit else None
+    next_cursor = encode_cursor(last["placed_at"], last["id"]) if last else None
     return JSONResponse(
         {"items": items[:limit], "next_cursor": next_cursor},
-        headers={"X-Evident-Position": str(position)},
+        headers=position_header(position),
     )
 
 
@@ -161,10 +158,10 @@ def get_order(
     min_position: MinPosition = None,
 ) -> Any:
     """The order as the order status read model has it."""
-    schema, position = _read_model(request, conn, min_position)
+    schema, position = read_model(request, conn, order_status.NAME, min_position)
     view = order_status.get_order(conn, schema, order_id)
     if view is None:
         raise NotFoundError(f"there is no order {order_id}")
     return JSONResponse(
-        view, headers={"X-Evident-Position": str(position), "ETag": f'"{view["version"]}"'}
+        view, headers={**position_header(position), "ETag": f'"{view["version"]}"'}
     )
