@@ -73,6 +73,38 @@ CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_recorded_at_idx
 CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_command_idx
     ON {EVENTS_TABLE} (command_id);
 
+-- Tamper evidence: each event's hash covers its content, its envelope and the hash of the
+-- previous event of the same aggregate, computed by the database as the row is inserted.
+ALTER TABLE {EVENTS_TABLE} ADD COLUMN IF NOT EXISTS hash bytea;
+CREATE OR REPLACE FUNCTION evident_event_hash(previous bytea, e {EVENTS_TABLE}) RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT sha256(
+        coalesce(previous, ''::bytea)
+        || convert_to(jsonb_build_array(
+               e.originator_id, e.originator_version, e.topic,
+               to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               e.actor, e.actor_role, e.channel, e.reason,
+               e.correlation_id, e.causation_id, e.command_id)::text, 'UTF8')
+        || e.state)
+$$;
+CREATE OR REPLACE FUNCTION evident_chain_event() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    previous bytea;
+BEGIN
+    IF NEW.originator_version > 1 THEN
+        SELECT hash INTO previous FROM {EVENTS_TABLE}
+         WHERE originator_id = NEW.originator_id
+           AND originator_version = NEW.originator_version - 1;
+    END IF;
+    NEW.hash := evident_event_hash(previous, NEW);
+    RETURN NEW;
+END;
+$$;
+CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_chain
+    BEFORE INSERT ON {EVENTS_TABLE}
+    FOR EACH ROW EXECUTE FUNCTION evident_chain_event();
+
 CREATE OR REPLACE FUNCTION evident_refuse_log_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
