@@ -335,14 +335,53 @@ class OrderManagement(Application[UUID]):
 
     # --- orders -----------------------------------------------------------------------------
 
-    def get_order(self, order_id: UUID, version: int | None = None) -> Order:
+    def get_order(
+        self, order_id: UUID, version: int | None = None, as_of: datetime | None = None
+    ) -> Order:
+        """The order now, at ``version``, or as it was at ``as_of`` (from the event store)."""
+        return self.aggregate_as_of(Order, order_id, "order", version=version, as_of=as_of)
+
+    def version_at(self, aggregate_id: UUID, moment: datetime) -> int | None:
+        """The aggregate's last version recorded at or before ``moment`` (database clock).
+
+        One index lookup on (aggregate id, recorded_at); snapshots then make loading that
+        version cheap however long the history.
+        """
+        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            row = conn.execute(
+                "SELECT max(originator_version) AS version FROM events"
+                " WHERE originator_id = %s AND recorded_at <= %s",
+                (aggregate_id, moment),
+            ).fetchone()
+        return None if row is None or row["version"] is None else int(row["version"])
+
+    def aggregate_as_of(
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        what: str,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> A:
+        if version is not None and version < 1:
+            raise InvalidRequestError("version must be 1 or more", field="version")
+        if as_of is not None:
+            if as_of.utcoffset() is None:
+                raise InvalidRequestError("as_of needs a timezone offset", field="as_of")
+            at_time = self.version_at(aggregate_id, as_of)
+            if at_time is None:
+                raise NotFoundError(f"there was no {what} {aggregate_id} at {as_of.isoformat()}")
+            version = at_time if version is None else min(version, at_time)
         try:
-            order: Any = self.repository.get(order_id, version=version)
+            aggregate: Any = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
-            raise NotFoundError(f"there is no order {order_id}") from None
-        if not isinstance(order, Order):
-            raise NotFoundError(f"there is no order {order_id}")
-        return order
+            raise NotFoundError(f"there is no {what} {aggregate_id}") from None
+        if not isinstance(aggregate, cls):
+            raise NotFoundError(f"there is no {what} {aggregate_id}")
+        if version is not None and aggregate.version < version:
+            raise NotFoundError(f"{what} {aggregate_id} has no version {version}")
+        return aggregate
 
     def place_order(
         self,
