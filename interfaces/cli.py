@@ -14,18 +14,29 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from types import FrameType
 
+import orjson
 import psycopg
 
+from application.audit import AuditFilter, stream_events, verify
 from application.bootstrap import open_database
 from application.embedded_postgres import EmbeddedPostgresUnavailableError
 from application.log_reader import LogCursor, count_after
 from application.settings import Settings
+from application.transcoding import OrjsonTranscoder
 from interfaces import logs
 from interfaces.progress import progress
 from projections import registry
-from projections.engine import AlreadyRebuildingError, Worker, rebuild
+from projections.engine import (
+    AlreadyRebuildingError,
+    ReplayTargetError,
+    Until,
+    Worker,
+    rebuild,
+    replay,
+)
 from projections.status import projection_status
 
 log = logging.getLogger("evident.cli")
@@ -79,6 +90,27 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  oms projections rebuild order_status", formatter_class=fmt,
     )
     rebuild_parser.add_argument("name", metavar="NAME")
+    replay_parser = psub.add_parser(
+        "replay", help="build a point-in-time copy of a read model into its own schema",
+        epilog="example:\n  oms projections replay stock_visibility"
+        " --until 2026-03-31T23:59:59Z --into stock_q1", formatter_class=fmt,
+    )
+    replay_parser.add_argument("name", metavar="NAME")
+    replay_parser.add_argument("--until", required=True, metavar="TIME|POSITION",
+                               help="an RFC 3339 time with offset, or a log position")
+    replay_parser.add_argument("--into", required=True, metavar="SCHEMA",
+                               help="a new PostgreSQL schema to create and fill")
+
+    audit = sub.add_parser(
+        "audit", help="verify the log and export it",
+        epilog="example:\n  oms audit verify\n  oms audit export --from 2026-01-01T00:00:00Z"
+        " > events.ndjson", formatter_class=fmt,
+    )
+    asub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    asub.add_parser("verify", help="recompute every event's hash chain; exit 1 if broken")
+    export = asub.add_parser("export", help="write events with envelopes as NDJSON to stdout")
+    export.add_argument("--from", dest="start", type=_moment, default=None, metavar="TIME")
+    export.add_argument("--to", dest="end", type=_moment, default=None, metavar="TIME")
 
     db = sub.add_parser(
         "db", help="database administration",
@@ -87,6 +119,27 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = db.add_subparsers(dest="action", required=True, metavar="ACTION")
     dsub.add_parser("init", help="create the event store schema (safe to repeat)")
     return parser
+
+
+def _moment(text: str) -> datetime:
+    """An RFC 3339 time with an offset; a naive time would mean different moments to
+    different readers."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r}") from e
+    if moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"time needs an offset such as Z or +02:00: {text!r}")
+    return moment
+
+
+def _until(text: str) -> Until:
+    if text.isdigit():
+        return Until(position=int(text))
+    try:
+        return Until(moment=_moment(text))
+    except argparse.ArgumentTypeError as e:
+        raise CommandError(f"--until: {e}") from e
 
 
 def _settings() -> Settings:
@@ -201,6 +254,43 @@ def cmd_projections_rebuild(settings: Settings, name: str) -> None:
     print(f"{name}: generation {generation} is live")
 
 
+def cmd_projections_replay(settings: Settings, name: str, until: str, into: str) -> None:
+    try:
+        [projection] = registry.select([name])
+    except registry.UnknownProjectionError as e:
+        raise CommandError(str(e)) from e
+    point = _until(until)
+    with open_database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        total = count_after(conn, LogCursor.start())
+        with progress(total, f"replaying {name}") as advance:
+            try:
+                applied = replay(conn, projection, into, point, on_progress=advance)
+            except ReplayTargetError as e:
+                raise CommandError(str(e)) from e
+    print(f"{name} as of {until}: {applied} events applied into schema {into}")
+
+
+def cmd_audit_verify(settings: Settings) -> int:
+    with open_database(settings) as url, psycopg.connect(url) as conn:
+        result = verify(conn)
+    if result.ok:
+        print(f"ok: {result.checked} events, every hash chain intact")
+        return 0
+    print(f"BROKEN: first broken link {result.first_broken} ({result.checked} events checked)")
+    return 1
+
+
+def cmd_audit_export(settings: Settings, start: datetime | None, end: datetime | None) -> None:
+    out = sys.stdout.buffer
+    transcoder = OrjsonTranscoder()
+    with open_database(settings) as url, psycopg.connect(url) as conn:
+        flt = AuditFilter(recorded_from=start, recorded_to=end)
+        for row in stream_events(conn, flt):
+            row["data"] = transcoder.decode(bytes(row.pop("state")))
+            out.write(orjson.dumps(row, default=str) + b"\n")
+    out.flush()
+
+
 def cmd_db_init(settings: Settings) -> None:
     with open_database(settings) as url:
         print(f"event store schema ready on {_redact(url)}")
@@ -227,6 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             cmd_projections_status(settings)
         elif args.command == "projections" and args.action == "rebuild":
             cmd_projections_rebuild(settings, args.name)
+        elif args.command == "projections" and args.action == "replay":
+            cmd_projections_replay(settings, args.name, args.until, args.into)
+        elif args.command == "audit" and args.action == "verify":
+            return cmd_audit_verify(settings)
+        elif args.command == "audit" and args.action == "export":
+            cmd_audit_export(settings, args.start, args.end)
         elif args.command == "db" and args.action == "init":
             cmd_db_init(settings)
     except (CommandError, EmbeddedPostgresUnavailableError) as e:
