@@ -9,7 +9,15 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 
 from domain.values import Address
 
@@ -18,6 +26,20 @@ MoneyString = Annotated[
     StringConstraints(pattern=r"^-?\d{1,15}(\.\d{1,6})?$"),
     Field(description='A decimal string such as "59.90", in the order\'s currency.'),
 ]
+
+
+def _more_than_zero(value: str) -> str:
+    if Decimal(value) <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+PositiveMoneyString = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{1,15}(\.\d{1,6})?$"),
+    AfterValidator(_more_than_zero),
+    Field(description='A decimal string more than 0, such as "59.90", in the order\'s currency.'),
+]
 RateString = Annotated[
     str,
     StringConstraints(pattern=r"^0(\.\d{1,6})?$"),
@@ -25,6 +47,7 @@ RateString = Annotated[
 ]
 Quantity = Annotated[int, Field(gt=0, le=1_000_000, strict=True)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
 
 class Request(BaseModel):
@@ -96,10 +119,179 @@ class CancellationIn(Request):
     lines: list[LineQuantityIn] | None = None
 
 
+class AdjustmentIn(Request):
+    """A stock correction: exactly one of ``quantity_delta`` (signed) or ``counted``."""
+
+    location_id: Text
+    reason: Text
+    quantity_delta: Annotated[
+        int | None,
+        Field(strict=True, ge=-1_000_000_000, le=1_000_000_000,
+              description="Signed change of on hand (not 0); or give `counted`."),
+    ] = None
+    counted: Annotated[
+        int | None,
+        Field(strict=True, ge=0, le=1_000_000_000,
+              description="On hand as counted (a cycle count); or give `quantity_delta`."),
+    ] = None
+
+    @field_validator("quantity_delta")
+    @classmethod
+    def _not_zero(cls, value: int | None) -> int | None:
+        if value == 0:
+            raise ValueError("must not be 0")
+        return value
+
+
+class SafetyStockIn(Request):
+    location_id: Text
+    quantity: Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
+
+
+class CustomerAddressIn(AddressIn):
+    """A labelled address of a customer; an existing label is changed, a new one added."""
+
+    label: ShortText
+
+
+class ConsentIn(Request):
+    channel: Literal["email", "sms"]
+    granted: StrictBool
+
+
+class NoteIn(Request):
+    text: Text
+
+
+class ErasureIn(Request):
+    reason: Text
+
+
+class EmptyIn(Request):
+    """A command that needs no input: ``{}`` (or no body at all)."""
+
+
+class HoldIn(Request):
+    type: Literal["fraud", "payment", "address", "manual"]
+    reason: Text
+
+
+class HoldReleaseIn(Request):
+    reason: Text | None = None
+
+
+class AuthorizationIn(Request):
+    amount: PositiveMoneyString
+    provider: ShortText
+    reference: ShortText
+
+
+class AuthorizationFailureIn(Request):
+    provider: ShortText
+    reason: Text
+
+
+class CaptureIn(Request):
+    amount: PositiveMoneyString
+
+
+class RefundIn(Request):
+    amount: PositiveMoneyString
+    reason: Text
+
+
+class ShipmentIn(Request):
+    location_id: Text
+    lines: Annotated[list[LineQuantityIn], Field(min_length=1, max_length=500)]
+    carrier: ShortText
+    tracking_number: ShortText
+
+
+class DeliveryExceptionIn(Request):
+    kind: Literal["delayed", "lost", "damaged"]
+    detail: Text
+
+
+class ReturnIn(Request):
+    reason: Text
+    lines: Annotated[list[LineQuantityIn], Field(min_length=1, max_length=500)]
+
+
+class ReturnDecisionIn(Request):
+    approved: StrictBool
+    reason: Text | None = None
+
+
+class ReturnedLineIn(Request):
+    line_id: Text
+    quantity: Quantity
+    condition: Literal["resellable", "damaged"]
+
+
+class ReturnReceiptIn(Request):
+    location_id: Text
+    lines: Annotated[list[ReturnedLineIn], Field(min_length=1, max_length=500)]
+
+
+class ReturnRefundIn(Request):
+    amount: PositiveMoneyString
+
+
+class OrderAdjustmentIn(Request):
+    """A goodwill credit."""
+
+    amount: PositiveMoneyString
+    reason: Text
+
+
 class CommandOut(BaseModel):
     id: UUID | str
     version: int
     position: int
+
+
+class HoldPlacedOut(CommandOut):
+    hold_id: UUID
+
+
+class ShipmentCreatedOut(CommandOut):
+    shipment_id: UUID
+
+
+class ReturnCreatedOut(CommandOut):
+    return_id: UUID
+
+
+class NoteAddedOut(CommandOut):
+    note_id: UUID
+
+
+class AdjustmentAddedOut(CommandOut):
+    adjustment_id: UUID
+
+
+class CustomerAddressOut(BaseModel):
+    label: str
+    name: str
+    line1: str
+    line2: str | None
+    city: str
+    postal_code: str
+    country: str
+
+
+class CustomerOut(BaseModel):
+    """A customer's profile; after erasure the personal fields are null."""
+
+    id: UUID
+    name: str | None
+    email: str | None
+    phone: str | None
+    addresses: list[CustomerAddressOut]
+    consents: dict[str, bool]
+    erased: bool
+    registered_at: datetime
+    version: int
 
 
 class AllocationOut(BaseModel):

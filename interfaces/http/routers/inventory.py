@@ -6,9 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
+from application.errors import InvalidRequestError
+from application.order_management import CommandResult
 from domain.values import LocationKind
 from interfaces.http.deps import OMS, WriteEnvelope
-from interfaces.http.schemas import CommandOut, LocationIn, ReceiptIn
+from interfaces.http.schemas import AdjustmentIn, CommandOut, LocationIn, ReceiptIn, SafetyStockIn
 
 router = APIRouter(tags=["inventory"])
 
@@ -34,5 +36,39 @@ def receive_stock(
     result = oms.receive_stock(
         sku=sku, location_id=body.location_id, quantity=body.quantity, envelope=envelope
     )
+    return _answer(result, response)
+
+
+@router.post("/v1/inventory/{sku}/adjustments", response_model=CommandOut)
+def adjust_stock(
+    sku: Sku, body: AdjustmentIn, oms: OMS, envelope: WriteEnvelope, response: Response
+) -> Any:
+    """Correct on hand at a location after a cycle count, damage or loss: by a signed
+    ``quantity_delta``, or to the ``counted`` quantity (exactly one of the two)."""
+    if (body.quantity_delta is None) == (body.counted is None):
+        given = "both" if body.quantity_delta is not None else "neither"
+        raise InvalidRequestError(
+            f"give exactly one of quantity_delta or counted ({given} given)",
+            field="quantity_delta" if given == "neither" else "counted",
+        )
+    result = oms.adjust_stock(
+        sku=sku, location_id=body.location_id, reason=body.reason,
+        quantity_delta=body.quantity_delta, counted=body.counted, envelope=envelope,
+    )
+    return _answer(result, response)
+
+
+@router.put("/v1/inventory/{sku}/safety-stock", response_model=CommandOut)
+def set_safety_stock(
+    sku: Sku, body: SafetyStockIn, oms: OMS, envelope: WriteEnvelope, response: Response
+) -> Any:
+    """Keep ``quantity`` units of the SKU at a location back from orders."""
+    result = oms.set_safety_stock(
+        sku=sku, location_id=body.location_id, quantity=body.quantity, envelope=envelope
+    )
+    return _answer(result, response)
+
+
+def _answer(result: CommandResult, response: Response) -> dict[str, Any]:
     response.headers["ETag"] = f'"{result.version}"'
     return {"id": result.id, "version": result.version, "position": result.position}

@@ -1,4 +1,10 @@
-"""Orders: place, cancel, read (API.md § Orders)."""
+"""Orders (API.md § Orders): place, cancel, hold, pay, ship, return, credit, note, read.
+
+Every command answers ``{id, version, position}`` (plus the id of what it created: a hold,
+shipment, return, adjustment or note, answered with 201), sets ``ETag`` to the order's new
+version and honours ``If-Match``. Business rules live in the domain; its errors become
+404/409/422 in ``problems``.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,13 @@ from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from application.errors import NotFoundError
-from domain.order_values import LineQuantity, NewLine
-from domain.values import Channel
+from application.order_management import CommandResult
+from domain.order_values import LineQuantity, NewLine, ReturnedLine
+from domain.values import Channel, ExceptionKind, HoldType, ReturnCondition
 from interfaces.http.deps import OMS, ReadConn, Reader, WriteEnvelope, parse_if_match
 from interfaces.http.reading import (
     MAX_LIMIT,
@@ -24,17 +31,46 @@ from interfaces.http.reading import (
     read_model,
 )
 from interfaces.http.schemas import (
+    AddressIn,
+    AdjustmentAddedOut,
+    AuthorizationFailureIn,
+    AuthorizationIn,
     CancellationIn,
+    CaptureIn,
     CommandOut,
+    DeliveryExceptionIn,
+    EmptyIn,
+    HoldIn,
+    HoldPlacedOut,
+    HoldReleaseIn,
+    LineQuantityIn,
+    NoteAddedOut,
+    NoteIn,
+    OrderAdjustmentIn,
     OrderIn,
     OrderListOut,
     OrderOut,
     OrderPlacedOut,
+    RefundIn,
+    ReturnCreatedOut,
+    ReturnDecisionIn,
+    ReturnIn,
+    ReturnReceiptIn,
+    ReturnRefundIn,
+    ShipmentCreatedOut,
+    ShipmentIn,
 )
 from projections import order_status
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
+
+def _expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """``If-Match: "<version>"``: the command fails with 412 if the order has moved on."""
+    return parse_if_match(if_match)
+
+
+ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
 
 
 def _parse_cursor(parts: list[Any]) -> tuple[datetime, UUID]:
@@ -43,6 +79,15 @@ def _parse_cursor(parts: list[Any]) -> tuple[datetime, UUID]:
 
 def _etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
+
+
+def _answer(result: CommandResult, response: Response, **extra: Any) -> dict[str, Any]:
+    _etag(response, result.version)
+    return {"id": result.id, "version": result.version, "position": result.position, **extra}
+
+
+def _lines(lines: list[LineQuantityIn]) -> list[LineQuantity]:
+    return [LineQuantity(line.line_id, line.quantity) for line in lines]
 
 
 @router.post("", status_code=201, response_model=OrderPlacedOut)
@@ -96,26 +141,362 @@ def cancel_order(
     oms: OMS,
     envelope: WriteEnvelope,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    expected_version: ExpectedVersion,
 ) -> Any:
     """Cancel given line quantities, or everything not yet shipped."""
     result = oms.cancel_order(
         order_id,
         reason=body.reason,
-        lines=None if body.lines is None else [
-            LineQuantity(line.line_id, line.quantity) for line in body.lines
-        ],
+        lines=None if body.lines is None else _lines(body.lines),
         envelope=envelope,
-        expected_version=parse_if_match(if_match),
+        expected_version=expected_version,
     )
-    _etag(response, result.version)
-    return {"id": result.id, "version": result.version, "position": result.position}
+    return _answer(result, response)
 
 
+@router.put("/{order_id}/shipping-address", response_model=CommandOut)
+def change_shipping_address(
+    order_id: UUID,
+    body: AddressIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Ship what is still unshipped to another address (409 once everything has shipped)."""
+    result = oms.change_shipping_address(
+        order_id, address=body.to_domain(), envelope=envelope, expected_version=expected_version
+    )
+    return _answer(result, response)
 
 
+# --- holds ----------------------------------------------------------------------------------
 
 
+@router.post("/{order_id}/holds", status_code=201, response_model=HoldPlacedOut)
+def place_hold(
+    order_id: UUID,
+    body: HoldIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Stop fulfilment until the hold is released or the order rejected."""
+    result = oms.place_hold(
+        order_id, type=HoldType(body.type), reason=body.reason, envelope=envelope,
+        expected_version=expected_version,
+    )
+    return _answer(result, response, hold_id=result.created_id)
+
+
+@router.post("/{order_id}/holds/{hold_id}/release", response_model=CommandOut)
+def release_hold(
+    order_id: UUID,
+    hold_id: UUID,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+    body: HoldReleaseIn | None = None,
+) -> Any:
+    """Release an open hold; fulfilment continues once no hold is open."""
+    result = oms.release_hold(
+        order_id, hold_id, reason=body.reason if body else None, envelope=envelope,
+        expected_version=expected_version,
+    )
+    return _answer(result, response)
+
+
+@router.post("/{order_id}/holds/{hold_id}/rejection", response_model=CommandOut)
+def reject_order(
+    order_id: UUID,
+    hold_id: UUID,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+    body: EmptyIn | None = None,
+) -> Any:
+    """End an open hold by rejecting the order: everything unshipped is cancelled (for the
+    hold's reason) and its stock released. Body: ``{}``."""
+    result = oms.reject_order(
+        order_id, hold_id, envelope=envelope, expected_version=expected_version
+    )
+    return _answer(result, response)
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+@router.post("/{order_id}/payments/authorizations", response_model=CommandOut)
+def authorize_payment(
+    order_id: UUID,
+    body: AuthorizationIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Record that a payment provider authorized an amount (never card data)."""
+    result = oms.authorize_payment(
+        order_id, amount=Decimal(body.amount), provider=body.provider,
+        reference=body.reference, envelope=envelope, expected_version=expected_version,
+    )
+    return _answer(result, response)
+
+
+@router.post("/{order_id}/payments/authorization-failures", response_model=CommandOut)
+def record_authorization_failure(
+    order_id: UUID,
+    body: AuthorizationFailureIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Record that a payment provider declined to authorize (the order shows in care)."""
+    result = oms.record_authorization_failure(
+        order_id, provider=body.provider, reason=body.reason, envelope=envelope,
+        expected_version=expected_version,
+    )
+    return _answer(result, response)
+
+
+@router.post("/{order_id}/payments/captures", response_model=CommandOut)
+def capture_payment(
+    order_id: UUID,
+    body: CaptureIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Capture up to what is authorized and not yet captured (409 beyond that)."""
+    result = oms.capture_payment(
+        order_id, amount=Decimal(body.amount), envelope=envelope,
+        expected_version=expected_version,
+    )
+    return _answer(result, response)
+
+
+@router.post("/{order_id}/payments/voids", response_model=CommandOut)
+def void_authorization(
+    order_id: UUID,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+    body: EmptyIn | None = None,
+) -> Any:
+    """Give back what is authorized and will not be captured. Body: ``{}``."""
+    result = oms.void_authorization(
+        order_id, envelope=envelope, expected_version=expected_version
+    )
+    return _answer(result, response)
+
+
+@router.post("/{order_id}/payments/refunds", response_model=CommandOut)
+def refund_payment(
+    order_id: UUID,
+    body: RefundIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Refund up to what is captured and not yet refunded (409 beyond that)."""
+    result = oms.refund_payment(
+        order_id, amount=Decimal(body.amount), reason=body.reason, envelope=envelope,
+        expected_version=expected_version,
+    )
+    return _answer(result, response)
+
+
+# --- fulfilment -----------------------------------------------------------------------------
+
+
+@router.post("/{order_id}/shipments", status_code=201, response_model=ShipmentCreatedOut)
+def ship(
+    order_id: UUID,
+    body: ShipmentIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Ship units reserved at a location; not while the order is on hold."""
+    result = oms.ship(
+        order_id, location_id=body.location_id, lines=_lines(body.lines),
+        carrier=body.carrier, tracking_number=body.tracking_number, envelope=envelope,
+        expected_version=expected_version,
+    )
+    return _answer(result, response, shipment_id=result.created_id)
+
+
+@router.post("/{order_id}/shipments/{shipment_id}/delivery", response_model=CommandOut)
+def mark_delivered(
+    order_id: UUID,
+    shipment_id: UUID,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+    body: EmptyIn | None = None,
+) -> Any:
+    """The carrier delivered the shipment. Body: ``{}``."""
+    result = oms.mark_delivered(
+        order_id, shipment_id, envelope=envelope, expected_version=expected_version
+    )
+    return _answer(result, response)
+
+
+@router.post("/{order_id}/shipments/{shipment_id}/exceptions", response_model=CommandOut)
+def record_delivery_exception(
+    order_id: UUID,
+    shipment_id: UUID,
+    body: DeliveryExceptionIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """The carrier reports a problem with an undelivered shipment."""
+    result = oms.record_delivery_exception(
+        order_id, shipment_id, kind=ExceptionKind(body.kind), detail=body.detail,
+        envelope=envelope, expected_version=expected_version,
+    )
+    return _answer(result, response)
+
+
+@router.post("/{order_id}/backorders/allocation", response_model=CommandOut)
+def allocate_backorders(
+    order_id: UUID,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+    body: EmptyIn | None = None,
+) -> Any:
+    """Reserve stock that has arrived for backordered units. Body: ``{}``."""
+    result = oms.allocate_backorders(
+        order_id, envelope=envelope, expected_version=expected_version
+    )
+    return _answer(result, response)
+
+
+# --- returns --------------------------------------------------------------------------------
+
+
+@router.post("/{order_id}/returns", status_code=201, response_model=ReturnCreatedOut)
+def request_return(
+    order_id: UUID,
+    body: ReturnIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Ask to return shipped units."""
+    result = oms.request_return(
+        order_id, reason=body.reason, lines=_lines(body.lines), envelope=envelope,
+        expected_version=expected_version,
+    )
+    return _answer(result, response, return_id=result.created_id)
+
+
+@router.post("/{order_id}/returns/{return_id}/approval", response_model=CommandOut)
+def decide_return(
+    order_id: UUID,
+    return_id: UUID,
+    body: ReturnDecisionIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Approve (await the goods) or reject a requested return."""
+    result = oms.decide_return(
+        order_id, return_id, approved=body.approved, reason=body.reason, envelope=envelope,
+        expected_version=expected_version,
+    )
+    return _answer(result, response)
+
+
+@router.post("/{order_id}/returns/{return_id}/receipt", response_model=CommandOut)
+def receive_return(
+    order_id: UUID,
+    return_id: UUID,
+    body: ReturnReceiptIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Goods of an approved return arrived; resellable units go back to stock there."""
+    result = oms.receive_return(
+        order_id, return_id, location_id=body.location_id,
+        lines=[
+            ReturnedLine(line.line_id, line.quantity, ReturnCondition(line.condition))
+            for line in body.lines
+        ],
+        envelope=envelope, expected_version=expected_version,
+    )
+    return _answer(result, response)
+
+
+@router.post("/{order_id}/returns/{return_id}/refund", response_model=CommandOut)
+def refund_return(
+    order_id: UUID,
+    return_id: UUID,
+    body: ReturnRefundIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Pay money back for an approved or received return."""
+    result = oms.refund_return(
+        order_id, return_id, amount=Decimal(body.amount), envelope=envelope,
+        expected_version=expected_version,
+    )
+    return _answer(result, response)
+
+
+# --- care -----------------------------------------------------------------------------------
+
+
+@router.post("/{order_id}/adjustments", status_code=201, response_model=AdjustmentAddedOut)
+def add_adjustment(
+    order_id: UUID,
+    body: OrderAdjustmentIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """Credit the customer goodwill money; it lowers the balance due."""
+    result = oms.add_adjustment(
+        order_id, amount=Decimal(body.amount), reason=body.reason, envelope=envelope,
+        expected_version=expected_version,
+    )
+    return _answer(result, response, adjustment_id=result.created_id)
+
+
+@router.post("/{order_id}/notes", status_code=201, response_model=NoteAddedOut)
+def add_note(
+    order_id: UUID,
+    body: NoteIn,
+    oms: OMS,
+    envelope: WriteEnvelope,
+    response: Response,
+    expected_version: ExpectedVersion,
+) -> Any:
+    """A care note on the order; the key's actor is its author."""
+    result = oms.add_order_note(
+        order_id, text=body.text, envelope=envelope, expected_version=expected_version
+    )
+    return _answer(result, response, note_id=result.created_id)
 
 
 @router.get("", response_model=OrderListOut)
