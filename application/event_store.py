@@ -21,7 +21,13 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, ProgrammingError, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    IntegrityError,
+    Mapper,
+    ProgrammingError,
+    StoredEvent,
+    Transcoder,
+)
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -34,6 +40,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
 
 from application.envelope import Envelope
+from application.personal_data import KEYS_SQL, KeyStore, PersonalDataMapper
 from application.transcoding import OrjsonTranscoder
 
 EVENTS_TABLE = "events"
@@ -152,6 +159,7 @@ def create_schema(conn: psycopg.Connection[Any]) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
         conn.execute(SCHEMA_SQL)
+        conn.execute(KEYS_SQL)
         conn.execute(APP_ROLE_SQL)
 
 
@@ -297,6 +305,13 @@ class EvidentFactory(PostgresFactory):
 
     def transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
+
+    def mapper(
+        self, transcoder: Transcoder | None = None, mapper_class: Any = None
+    ) -> Mapper[Any]:
+        """Every event goes through the personal-data mapper: personal fields sealed per
+        customer (``application.personal_data``)."""
+        return PersonalDataMapper(KeyStore(self.datastore.get_connection), transcoder)
 
     def application_recorder(self) -> EventRecorder:
         return EventRecorder(self.datastore)

@@ -33,9 +33,10 @@ from application.errors import (
     StaleVersionError,
 )
 from application.event_store import EvidentFactory
+from application.personal_data import KeyStore, PersonalDataMapper
 from domain.allocation import StockAtLocation, plan_allocation
 from domain.customer import Customer
-from domain.errors import ExceedsReservationError
+from domain.errors import CustomerErasedError, ExceedsReservationError
 from domain.inventory import InventoryItem, inventory_item_id
 from domain.location import LocationNetwork
 from domain.order import Order
@@ -328,10 +329,21 @@ class OrderManagement(Application[UUID]):
         self, customer_id: UUID, *, reason: str, envelope: Envelope,
         expected_version: int | None = None,
     ) -> CommandResult:
-        return self._customer_command(
+        """Record the erasure, then destroy the customer's key: every personal field of theirs
+        in the log reads as the redaction marker from then on (``personal_data``)."""
+        result = self._customer_command(
             customer_id, lambda c, at: c.request_erasure(reason=reason, at=at),
             envelope.with_reason(reason), expected_version,
         )
+        self.personal_data.erase(customer_id)
+        return result
+
+    @property
+    def personal_data(self) -> KeyStore:
+        mapper = self.mapper
+        if not isinstance(mapper, PersonalDataMapper):
+            raise TypeError("Evident applications use the personal-data mapper")
+        return mapper.keys
 
     # --- orders -----------------------------------------------------------------------------
 
@@ -402,6 +414,10 @@ class OrderManagement(Application[UUID]):
             raise InvalidRequestError(
                 f"there is no customer {customer_id}: register the customer first",
                 field="customer_id",
+            )
+        if customer.erased:
+            raise CustomerErasedError(
+                f"customer {customer_id} was erased: no new orders carry their personal data"
             )
 
         def command() -> CommandResult:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from types import FrameType
 
@@ -24,8 +25,8 @@ from application.audit import AuditFilter, stream_events, verify
 from application.bootstrap import open_database
 from application.embedded_postgres import EmbeddedPostgresUnavailableError
 from application.log_reader import LogCursor, count_after
+from application.personal_data import KeyStore, PersonalDataMapper
 from application.settings import Settings
-from application.transcoding import OrjsonTranscoder
 from interfaces import logs
 from interfaces.progress import progress
 from projections import registry
@@ -282,11 +283,14 @@ def cmd_audit_verify(settings: Settings) -> int:
 
 def cmd_audit_export(settings: Settings, start: datetime | None, end: datetime | None) -> None:
     out = sys.stdout.buffer
-    transcoder = OrjsonTranscoder()
-    with open_database(settings) as url, psycopg.connect(url) as conn:
+    with open_database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
+        # Personal fields are opened with their customer's key, or read as the erasure marker.
+        mapper = PersonalDataMapper(KeyStore(lambda: nullcontext(conn)))
         flt = AuditFilter(recorded_from=start, recorded_to=end)
         for row in stream_events(conn, flt):
-            row["data"] = transcoder.decode(bytes(row.pop("state")))
+            data = mapper.transcoder.decode(bytes(row.pop("state")))
+            mapper.open_values(data)
+            row["data"] = data
             out.write(orjson.dumps(row, default=str) + b"\n")
     out.flush()
 

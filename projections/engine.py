@@ -25,18 +25,19 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from application.event_store import NOTIFY_CHANNEL
 from application.log_reader import LogCursor, LoggedEvent, read_log
-from application.transcoding import OrjsonTranscoder
+from application.personal_data import KeyStore, PersonalDataMapper
 
 log = logging.getLogger("evident.projections")
 
@@ -153,10 +154,16 @@ def live_schema(conn: psycopg.Connection[Any], name: str) -> tuple[str, LogCurso
 
 
 class Decoder:
-    """Turns logged events into domain events with the library's mapper (upcasting included)."""
+    """Turns logged events into domain events with the library's mapper (upcasting included),
+    opening personal data with keys fetched once per batch."""
 
-    def __init__(self) -> None:
-        self._mapper: Mapper[Any] = Mapper(transcoder=OrjsonTranscoder())
+    def __init__(self, mapper: PersonalDataMapper) -> None:
+        self._mapper = mapper
+
+    @classmethod
+    def for_connection(cls, conn: psycopg.Connection[Any]) -> Decoder:
+        """A decoder that reads personal-data keys through ``conn``."""
+        return cls(PersonalDataMapper(KeyStore(lambda: nullcontext(conn))))
 
     def decode(self, logged: LoggedEvent) -> ProjectedEvent:
         stored = StoredEvent(
@@ -166,6 +173,13 @@ class Decoder:
             state=logged.state,
         )
         return ProjectedEvent(logged, self._mapper.to_domain_event(stored))
+
+    def decode_batch(self, batch: Sequence[LoggedEvent]) -> list[ProjectedEvent]:
+        self._mapper.prefetch(e.state for e in batch)
+        try:
+            return [self.decode(e) for e in batch]
+        finally:
+            self._mapper.forget_prefetched()
 
 
 @dataclass(frozen=True)
@@ -205,7 +219,7 @@ def _apply_batch(
 ) -> None:
     """Apply ``batch`` and move the cursor, in the caller's transaction."""
     schema = schema_name(projection.name, tracked.generation)
-    projection.apply(conn, schema, [decoder.decode(e) for e in batch])
+    projection.apply(conn, schema, decoder.decode_batch(batch))
     last = batch[-1].cursor
     updated = conn.execute(
         "UPDATE projection_tracking SET transaction = %s, position = %s,"
@@ -321,7 +335,7 @@ def rebuild(
     generation is kept (queries that started before the switch may still read it); older
     ones are dropped.
     """
-    decoder = decoder or Decoder()
+    decoder = decoder or Decoder.for_connection(conn)
     ensure_projection(conn, projection)
     locked = conn.execute(
         "SELECT pg_try_advisory_lock(%s)", (_lock_key(f"rebuild:{projection.name}"),)
@@ -475,7 +489,7 @@ def replay(
         raise ReplayTargetError(
             f"--into must be a new schema name (letters, digits, underscore), got {into!r}"
         )
-    decoder = decoder or Decoder()
+    decoder = decoder or Decoder.for_connection(conn)
     exists = conn.execute(
         "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (into,)
     ).fetchone()
@@ -487,7 +501,7 @@ def replay(
     cursor, applied = LogCursor.start(), 0
     while batch := read_log(conn, cursor, batch_size):
         cursor = batch[-1].cursor
-        chosen = [decoder.decode(e) for e in batch if until.includes(e)]
+        chosen = decoder.decode_batch([e for e in batch if until.includes(e)])
         if chosen:
             with conn.transaction():
                 projection.apply(conn, into, chosen)
@@ -527,7 +541,7 @@ class Worker:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
             for projection in owned:
                 resume(conn, projection.name)
-            decoder = Decoder()
+            decoder = Decoder.for_connection(conn)
             while not self.stopping.is_set():
                 taken_over = self._acquire(conn, exclude=owned)
                 for projection in taken_over:

@@ -21,11 +21,14 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from application.personal_data import REDACTED_ADDRESS
 from application.transcoding import OrjsonTranscoder
 from domain.order import Order
 from projections.engine import ProjectedEvent
 
 NAME = "order_status"
+
+PERSONAL_STATE: dict[str, Any] = {"shipping_address": REDACTED_ADDRESS, "notes": []}
 
 
 def _json_default(value: object) -> object:
@@ -167,6 +170,10 @@ class OrderStatusProjection:
             # The library stamps snapshots with the wall clock; a read model must be a pure
             # function of the log, so stamp it with the order's own last change instead.
             object.__setattr__(snapshot, "timestamp", order.modified_on)
+            # This read model never shows the address or notes: keeping them out of its copy
+            # of the state means erasing a customer leaves nothing personal behind here.
+            for name, blank in PERSONAL_STATE.items():
+                snapshot.state[name] = blank
             stored = self._mapper.to_stored_event(snapshot)
             upserts.append(
                 (

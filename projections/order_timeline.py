@@ -218,7 +218,9 @@ def _adjustment(b: _Batch, e: Order.AdjustmentAdded) -> str:
 
 
 def _note(b: _Batch, e: Order.NoteAdded) -> str:
-    return f"added a note: {e.text}"
+    # The text is personal data kept sealed in the log (care dashboard, order page);
+    # a summary copied into this table would outlive an erasure.
+    return "added a note"
 
 
 ORDER_WORDS: dict[type[Any], Words] = {

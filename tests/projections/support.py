@@ -24,7 +24,7 @@ def catch_up(
     """
     deadline = time.monotonic() + timeout
     with psycopg.connect(database_url, autocommit=True) as conn:
-        decoder = Decoder()
+        decoder = Decoder.for_connection(conn)
         for projection in projections:
             ensure_projection(conn, projection)
             while True:

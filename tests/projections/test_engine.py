@@ -173,7 +173,7 @@ def test_a_poisoned_event_halts_the_projection_there_and_a_fix_resumes_it(
         assert poison is not None
         projection = Poisonable(poison[0])
         ensure_projection(conn, projection)
-        decoder = Decoder()
+        decoder = Decoder.for_connection(conn)
         with pytest.raises(ProjectionHaltedError):
             _drain(conn, projection, decoder)
         [status] = [s for s in projection_status(conn) if s["name"] == "poisonable"]

@@ -171,9 +171,9 @@ def settle(database_url: str, projections: Sequence[Projection], batch_size: int
 def replay(database_url: str, projection: Projection, schema: str, batch_size: int) -> None:
     """Apply the whole log to fresh tables in ``schema``, ``batch_size`` events per transaction,
     as a rebuild into a new generation would."""
-    decoder = Decoder()
     deadline = time.monotonic() + 30
     with psycopg.connect(database_url, autocommit=True) as conn:
+        decoder = Decoder.for_connection(conn)
         head = _head(conn)
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         with conn.transaction():

@@ -128,7 +128,7 @@ def test_the_timeline_tells_an_orders_life_in_log_order(
         ("InventoryItem.Restocked", "restocked 1 × JEANS-32 at berlin-dc"),
         ("Order.ReturnRefunded",
          "ana (agent) refunded EUR 59.90 for the return of 1 × JEANS-32"),
-        ("Order.NoteAdded", "ana (agent) added a note: called about the refund"),
+        ("Order.NoteAdded", "ana (agent) added a note"),
     ]
     positions = [i["position"] for i in items]
     assert positions == sorted(positions)

@@ -27,9 +27,27 @@ from interfaces.http.reading import (
     read_model,
 )
 from projections import order_timeline
+from projections.care import MASK
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
+# Summaries that end in free text a person typed (``reported shipment DHL 1 delayed:
+# <detail>``; note texts in generations built before notes were left out of summaries),
+# which may name people, addresses or phone numbers.
+_FREE_TEXT_SUMMARIES = frozenset({"Order.NoteAdded", "Order.DeliveryExceptionRecorded"})
+
+
+def mask_item(item: dict[str, Any]) -> dict[str, Any]:
+    """A timeline entry as analysts see it: the reason a person gave and any typed text in
+    the summary are masked; the rest (what happened, who, when, which units) stays."""
+    summary = item["summary"]
+    if item["type"] in _FREE_TEXT_SUMMARIES and ": " in summary:
+        summary = f"{summary.split(': ', 1)[0]}: {MASK}"
+    return {
+        **item,
+        "reason": None if item["reason"] is None else MASK,
+        "summary": summary,
+    }
 
 
 class TimelineItemOut(BaseModel):
@@ -63,12 +81,13 @@ def get_timeline(
     order_id: UUID,
     request: Request,
     conn: ReadConn,
-    _: Reader,
+    principal: Reader,
     limit: Limit = 50,
     cursor: str | None = None,
     min_position: MinPosition = None,
 ) -> Any:
-    """The order's events and those of its reservations, in log order, in words."""
+    """The order's events and those of its reservations, in log order, in words. Analysts
+    see reasons and typed texts (notes, delivery exception details) masked."""
     schema, at = read_model(request, conn, order_timeline.NAME, min_position)
     after = decode_cursor(cursor, _parse_cursor) if cursor else None
     items, next_pair = order_timeline.timeline_page(
@@ -76,6 +95,8 @@ def get_timeline(
     )
     if not items and not order_timeline.order_exists(conn, schema, order_id):
         raise NotFoundError(f"there is no order {order_id}")
+    if principal.masked:
+        items = [mask_item(item) for item in items]
     return JSONResponse(
         {"items": items, "next_cursor": encode_cursor(*next_pair) if next_pair else None},
         headers=position_header(at),

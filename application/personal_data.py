@@ -1,0 +1,274 @@
+"""Crypto-shredding: personal data in events is encrypted with a key per customer, so that
+erasing the key makes it unreadable everywhere while the events themselves stay.
+
+The log is append-only and must stay so; the right to be forgotten is honoured by making
+the personal parts of events undecipherable instead of deleting them. When an event that
+carries personal data is stored, each personal field is sealed (AES-GCM) with its data
+subject's key and stored as a ``PersonalData`` box naming the subject. Reading it back
+opens the box with the key; once the key is erased (``KeyStore.erase``) the field reads as
+a redaction marker of the right shape, everywhere: aggregates, read models rebuilt from the
+log, exports. Amounts, quantities and ids are not personal and stay readable for audit.
+
+Which fields are personal is declared once, in ``PERSONAL_FIELDS``. The subject of a
+customer's event is the customer; the subject of an order's event is the order's customer
+(``customer_id`` of its ``Placed`` event, which is not personal and stays in clear).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
+
+from application.transcoding import OrjsonTranscoder
+from domain.values import Address
+
+REDACTED = "[erased]"
+# A value of the right type, so that aggregates and read models still load after erasure.
+REDACTED_ADDRESS = Address(REDACTED, REDACTED, None, REDACTED, REDACTED, "ZZ")
+
+# Event type (as in the topic, "Aggregate.Event") → its personal fields.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "Customer.Registered": ("name", "email", "phone", "address"),
+    "Customer.AddressAdded": ("address",),
+    "Customer.AddressChanged": ("address",),
+    "Customer.NoteAdded": ("text",),
+    "Order.Placed": ("shipping_address",),
+    "Order.ShippingAddressChanged": ("address",),
+    "Order.NoteAdded": ("text",),
+}
+
+KEYS_SQL = """
+CREATE TABLE IF NOT EXISTS personal_data_keys (
+    subject_id uuid PRIMARY KEY,
+    key        bytea,             -- NULL once erased: the tombstone stops a new key
+    created_at timestamptz NOT NULL DEFAULT now(),
+    erased_at  timestamptz
+);
+"""
+
+
+class SubjectErasedError(RuntimeError):
+    """Personal data for a subject whose key was erased must not be stored again."""
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """A sealed personal field: whose it is, and the AES-GCM nonce + ciphertext (base64)."""
+
+    subject: UUID
+    sealed: str
+
+
+Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+
+
+class KeyStore:
+    """Per-subject keys in PostgreSQL, in their own table so erasure is one DELETE-like update."""
+
+    def __init__(self, connect: Connect) -> None:
+        self._connect = connect
+        self._cache: dict[UUID, bytes] = {}
+
+    def key_for(self, subject: UUID) -> bytes:
+        """The subject's key, created on first use; refused once the subject was erased."""
+        cached = self._cache.get(subject)
+        if cached is not None:
+            return cached
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT key, erased_at FROM personal_data_keys WHERE subject_id = %s",
+                (subject,),
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO personal_data_keys (subject_id, key) VALUES (%s, %s)"
+                    " ON CONFLICT (subject_id) DO NOTHING",
+                    (subject, os.urandom(32)),
+                )
+                row = conn.execute(
+                    "SELECT key, erased_at FROM personal_data_keys WHERE subject_id = %s",
+                    (subject,),
+                ).fetchone()
+        key = _first(row)
+        if key is None:
+            raise SubjectErasedError(f"personal data of {subject} was erased")
+        # Keys are only cached for writing: the domain refuses personal data for an erased
+        # customer, and reads always ask the table, so an erased key never opens anything.
+        self._cache[subject] = bytes(key)
+        return bytes(key)
+
+    def keys(self, subjects: Iterable[UUID]) -> dict[UUID, bytes | None]:
+        """Existing keys (None for erased or unknown subjects), in one query."""
+        wanted = list(set(subjects))
+        if not wanted:
+            return {}
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT subject_id, key FROM personal_data_keys WHERE subject_id = ANY(%s)",
+                (wanted,),
+            ).fetchall()
+        found: dict[UUID, bytes | None] = dict.fromkeys(wanted)
+        for row in rows:
+            subject, key = _pair(row)
+            found[subject] = None if key is None else bytes(key)
+        return found
+
+    def subject_of(self, order_id: UUID) -> UUID | None:
+        """The customer of an order, from its first event's clear-text ``customer_id``."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT state FROM events WHERE originator_id = %s AND originator_version = 1",
+                (order_id,),
+            ).fetchone()
+        state = _first(row)
+        if state is None:
+            return None
+        found = _CUSTOMER_IN_STATE.search(bytes(state))
+        return UUID(found.group(1).decode()) if found else None
+
+    def erase(self, subject: UUID) -> None:
+        """Destroy the subject's key (keeping a tombstone), and the snapshots that hold their
+        data in plaintext (snapshots are a cache; aggregates load from events without them)."""
+        with self._connect() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO personal_data_keys (subject_id, key, erased_at)"
+                " VALUES (%s, NULL, now()) ON CONFLICT (subject_id)"
+                " DO UPDATE SET key = NULL, erased_at = now()",
+                (subject,),
+            )
+            # Snapshots of the customer and of their orders (whose state names the customer).
+            conn.execute(
+                "DELETE FROM snapshots WHERE originator_id = %s"
+                " OR position(%s::bytea IN state) > 0",
+                (subject, f'"customer_id":{{"$uuid":"{subject}"}}'.encode()),
+            )
+        self._cache.pop(subject, None)
+
+
+def _first(row: Any) -> Any:
+    if row is None:
+        return None
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+def _pair(row: Any) -> tuple[UUID, Any]:
+    values = list(row.values()) if isinstance(row, dict) else list(row)
+    return UUID(str(values[0])), values[1]
+
+
+def _event_type(topic: str) -> str:
+    return topic.rpartition(":")[2]
+
+
+_CUSTOMER_IN_STATE = re.compile(rb'"customer_id":\{"\$uuid":"([0-9a-f-]{36})"')
+_SUBJECT_IN_STATE = re.compile(
+    rb'personal_data:PersonalData",\{"subject":\{"\$uuid":"([0-9a-f-]{36})"'
+)
+
+
+def subjects_in(states: Iterable[bytes]) -> set[UUID]:
+    """The data subjects whose boxes appear in these stored states (to fetch keys in bulk)."""
+    found: set[UUID] = set()
+    for state in states:
+        if b"PersonalData" in state:
+            found.update(UUID(m.decode()) for m in _SUBJECT_IN_STATE.findall(state))
+    return found
+
+
+def _redacted(field: str) -> Any:
+    return REDACTED_ADDRESS if "address" in field else REDACTED
+
+
+class PersonalDataMapper(Mapper[UUID]):
+    """The library's mapper, sealing personal fields on the way in and opening them (or
+    redacting them) on the way out."""
+
+    def __init__(self, keys: KeyStore, transcoder: Transcoder | None = None) -> None:
+        super().__init__(transcoder=transcoder or OrjsonTranscoder())
+        self.keys = keys
+        self._values = OrjsonTranscoder()
+        self._prefetched: dict[UUID, bytes | None] | None = None
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        fields = PERSONAL_FIELDS.get(_event_type(get_topic(type(domain_event))))
+        if not fields:
+            return super().to_stored_event(domain_event)
+        state = dict(vars(domain_event))
+        subject = self._subject(domain_event, state)
+        key = self.keys.key_for(subject)
+        for name in fields:
+            if state.get(name) is not None:
+                state[name] = self._seal(subject, key, state[name])
+        sealed = object.__new__(type(domain_event))
+        object.__setattr__(sealed, "__dict__", state)
+        return super().to_stored_event(sealed)
+
+    def _subject(self, domain_event: DomainEventProtocol[UUID], state: dict[str, Any]) -> UUID:
+        topic = _event_type(get_topic(type(domain_event)))
+        if topic.startswith("Customer."):
+            return domain_event.originator_id
+        customer_id = state.get("customer_id")
+        if isinstance(customer_id, UUID):
+            return customer_id
+        subject = self.keys.subject_of(domain_event.originator_id)
+        if subject is None:
+            raise SubjectErasedError(f"no data subject known for {domain_event.originator_id}")
+        return subject
+
+    def _seal(self, subject: UUID, key: bytes, value: Any) -> PersonalData:
+        nonce = os.urandom(12)
+        # The subject id is bound in as associated data: a box cannot be moved to another
+        # subject's event and still open.
+        sealed = AESGCM(key).encrypt(nonce, self._values.encode(value), subject.bytes)
+        return PersonalData(subject, base64.b64encode(nonce + sealed).decode())
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def prefetch(self, states: Iterable[bytes]) -> None:
+        """Fetch the keys a batch of stored events needs in one query (projections)."""
+        self._prefetched = self.keys.keys(subjects_in(states))
+
+    def forget_prefetched(self) -> None:
+        self._prefetched = None
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        domain_event = super().to_domain_event(stored_event)
+        if b"PersonalData" not in stored_event.state:
+            return domain_event
+        self.open_values(vars(domain_event))
+        return domain_event
+
+    def open_values(self, state: dict[str, Any]) -> None:
+        """Replace sealed fields in a decoded event state by their values or the marker."""
+        for name, value in list(state.items()):
+            if isinstance(value, PersonalData):
+                state[name] = self._open(name, value)
+
+    def _open(self, field: str, box: PersonalData) -> Any:
+        if self._prefetched is not None and box.subject in self._prefetched:
+            key = self._prefetched[box.subject]
+        else:
+            key = self.keys.keys([box.subject]).get(box.subject)
+        if key is None:
+            return _redacted(field)
+        raw = base64.b64decode(box.sealed)
+        plain = AESGCM(key).decrypt(raw[:12], raw[12:], box.subject.bytes)
+        return self._values.decode(plain)
+
+
+def create_keys_schema(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(KEYS_SQL)
