@@ -1,7 +1,9 @@
 """``create_app``: the FastAPI application, built from settings and a database URL.
 
 Endpoints that touch the event store are plain ``def`` (the eventsourcing library is not
-asyncio); FastAPI runs them in its thread pool. The read pool serves read models.
+asyncio); FastAPI runs them in its thread pool. The read pool serves read models. Two pure
+ASGI middlewares wrap every route: the body size limit outermost (nothing inside ever buffers
+an oversized body), then ``Idempotency-Key`` handling, which needs the whole body to fingerprint.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from application.order_management import OrderManagement
 from application.settings import Settings
 from interfaces.http import problems
 from interfaces.http.auth import parse_api_keys
+from interfaces.http.idempotency import IdempotencyMiddleware, IdempotencyStore, document_header
+from interfaces.http.limits import BodyLimitMiddleware
 from interfaces.http.routers import (
+    audit,
     care,
     customers,
     health,
@@ -37,6 +42,7 @@ def create_app(
 ) -> FastAPI:
     """Wire the HTTP API onto ``database_url`` (whose schema must already exist)."""
     api_keys = parse_api_keys(settings.api_keys)
+    idempotency = IdempotencyStore(database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,11 +55,13 @@ def create_app(
             open=False,
         )
         pool.open()
+        idempotency.open()
         app.state.oms = service
         app.state.read_pool = pool
         try:
             yield
         finally:
+            idempotency.close()
             pool.close()
             if oms is None:
                 service.close()
@@ -68,9 +76,18 @@ def create_app(
     app.state.api_keys = api_keys
     app.state.database_url = database_url
     problems.install(app)
+    # Added last is outermost: the size limit sees requests before idempotency buffers them.
+    app.add_middleware(IdempotencyMiddleware, store=idempotency, api_keys=api_keys)
+    app.add_middleware(BodyLimitMiddleware)
     for router in (
         health.router, customers.router, inventory.router, orders.router, invoices.router,
-        care.router, projections.router, order_timeline.router, stock.router,
+        care.router, projections.router, order_timeline.router, stock.router, audit.router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=problems.DOCUMENTED)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return problems.document_problem_media_type(document_header(generate_openapi()))
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented extension point
     return app

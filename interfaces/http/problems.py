@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from application.errors import ApplicationError
@@ -43,6 +44,40 @@ TITLES = {
     500: "Internal error",
     503: "Service unavailable",
 }
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error answers."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+_PROBLEM = {"model": Problem, "content": {"application/problem+json": {}}}
+# Documented on every route so clients (and schemathesis) know the error shape.
+DOCUMENTED: dict[int | str, dict[str, Any]] = {
+    status: {**_PROBLEM, "description": TITLES[status]}
+    for status in (401, 403, 404, 409, 412, 413, 422, 503)
+}
+
+
+def document_problem_media_type(doc: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI files response models under application/json; errors are problem+json."""
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if str(status) in {str(k) for k in DOCUMENTED} and "application/json" in content:
+                    content["application/problem+json"] = content.pop("application/json")
+    return doc
 
 
 def problem(
@@ -110,5 +145,5 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "an unexpected error occurred; it has been logged")

@@ -1,0 +1,1 @@
+"""Cross-cutting HTTP behaviour: idempotency, limits, authorization, schema fuzzing."""
