@@ -180,11 +180,13 @@ class OrderManagement(Application[UUID]):
         )
 
     def receive_stock(
-        self, *, sku: str, location_id: str, quantity: int, envelope: Envelope
+        self, *, sku: str, location_id: str, quantity: int, envelope: Envelope,
+        expected_version: int | None = None,
     ) -> CommandResult:
         def command() -> CommandResult:
             at = self.clock()
             item = self._inventory_item(sku, location_id, at)
+            self._check_version(item, expected_version)
             item.receive(quantity=quantity, at=at)
             return self._result(item, self._commit(item, envelope=envelope))
 
@@ -199,23 +201,27 @@ class OrderManagement(Application[UUID]):
         quantity_delta: int | None = None,
         counted: int | None = None,
         envelope: Envelope,
+        expected_version: int | None = None,
     ) -> CommandResult:
         """Correct on hand after a cycle count, damage or loss."""
 
         def command() -> CommandResult:
             at = self.clock()
             item = self._inventory_item(sku, location_id, at)
+            self._check_version(item, expected_version)
             item.adjust(reason=reason, quantity_delta=quantity_delta, counted=counted, at=at)
             return self._result(item, self._commit(item, envelope=envelope.with_reason(reason)))
 
         return self._retrying(command)
 
     def set_safety_stock(
-        self, *, sku: str, location_id: str, quantity: int, envelope: Envelope
+        self, *, sku: str, location_id: str, quantity: int, envelope: Envelope,
+        expected_version: int | None = None,
     ) -> CommandResult:
         def command() -> CommandResult:
             at = self.clock()
             item = self._inventory_item(sku, location_id, at)
+            self._check_version(item, expected_version)
             item.set_safety_stock(quantity=quantity, at=at)
             return self._result(item, self._commit(item, envelope=envelope))
 
@@ -564,7 +570,11 @@ class OrderManagement(Application[UUID]):
             releases = order.reject(hold_id=hold_id, rejected_at=at)
             return self._release(order.id, releases, at), None
 
-        return self._order_command(order_id, act, envelope, expected_version)
+        # The rejection's reason is the hold's: record it in the envelope where audits look.
+        order = self._load(Order, order_id, "order")
+        reason = order.holds[str(hold_id)].reason if str(hold_id) in order.holds else None
+        return self._order_command(order_id, act, envelope.with_reason(reason),
+                                   expected_version)
 
     def authorize_payment(
         self, order_id: UUID, *, amount: Decimal, provider: str, reference: str,

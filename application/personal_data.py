@@ -31,6 +31,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
+from application.errors import ApplicationError
 from application.transcoding import OrjsonTranscoder
 from domain.values import Address
 
@@ -59,8 +60,10 @@ CREATE TABLE IF NOT EXISTS personal_data_keys (
 """
 
 
-class SubjectErasedError(RuntimeError):
+class SubjectErasedError(ApplicationError):
     """Personal data for a subject whose key was erased must not be stored again."""
+
+    kind = "conflict"
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,17 @@ WriteEnvelope = Annotated[Envelope, Depends(envelope)]
 Reader = Annotated[Principal, require(READERS)]
 
 
+def _expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """``If-Match: "<version>"``: the command fails with 412 if the aggregate has moved on."""
+    return parse_if_match(if_match)
+
+
 def parse_if_match(value: str | None) -> int | None:
     """``If-Match: "7"`` → 7 (API.md); anything else is ignored as no precondition."""
     if not value:
         return None
     stripped = value.strip().removeprefix("W/").strip('"')
     return int(stripped) if stripped.isdigit() else None
+
+
+ExpectedVersion = Annotated[int | None, Depends(_expected_version)]

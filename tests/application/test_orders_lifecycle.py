@@ -454,7 +454,8 @@ def test_rejecting_a_held_order_cancels_it_and_releases_its_stock(
     sent = envelope("risk", "system", "fraud-service")
     result = oms.reject_order(placed.id, hold.created_id, envelope=sent)
     assert_recorded(
-        log, result, sent, ["Order.Rejected", "InventoryItem.Released", "InventoryItem.Released"]
+        log, result, sent, ["Order.Rejected", "InventoryItem.Released", "InventoryItem.Released"],
+        reason="stolen card",  # the hold's reason is the rejection's
     )
     rejected = order(oms, placed.id)
     assert rejected.status is OrderStatus.CANCELLED

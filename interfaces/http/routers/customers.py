@@ -7,18 +7,18 @@ Analysts see it with personal data masked, as on the care dashboard.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Response
 
 from application.errors import NotFoundError
 from application.order_management import CommandResult
 from domain.customer import Customer
 from domain.errors import AddressLabelExistsError
 from domain.values import ConsentChannel
-from interfaces.http.deps import OMS, Reader, WriteEnvelope, parse_if_match
+from interfaces.http.deps import OMS, ExpectedVersion, Reader, WriteEnvelope
 from interfaces.http.reading import MinPosition
 from interfaces.http.schemas import (
     CommandOut,
@@ -35,11 +35,6 @@ from projections.care import MASK
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 
-def _expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
-    return parse_if_match(if_match)
-
-
-ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
 
 
 def _answer(result: CommandResult, response: Response, **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Response
 from application.errors import InvalidRequestError
 from application.order_management import CommandResult
 from domain.values import LocationKind
-from interfaces.http.deps import OMS, WriteEnvelope
+from interfaces.http.deps import OMS, ExpectedVersion, WriteEnvelope
 from interfaces.http.schemas import AdjustmentIn, CommandOut, LocationIn, ReceiptIn, SafetyStockIn
 
 router = APIRouter(tags=["inventory"])
@@ -30,18 +30,21 @@ def add_location(body: LocationIn, oms: OMS, envelope: WriteEnvelope, response: 
 
 @router.post("/v1/inventory/{sku}/receipts", response_model=CommandOut)
 def receive_stock(
-    sku: Sku, body: ReceiptIn, oms: OMS, envelope: WriteEnvelope, response: Response
+    sku: Sku, body: ReceiptIn, oms: OMS, envelope: WriteEnvelope, response: Response,
+    expected_version: ExpectedVersion,
 ) -> Any:
     """Stock arrives at a location."""
     result = oms.receive_stock(
-        sku=sku, location_id=body.location_id, quantity=body.quantity, envelope=envelope
+        sku=sku, location_id=body.location_id, quantity=body.quantity, envelope=envelope,
+        expected_version=expected_version,
     )
     return _answer(result, response)
 
 
 @router.post("/v1/inventory/{sku}/adjustments", response_model=CommandOut)
 def adjust_stock(
-    sku: Sku, body: AdjustmentIn, oms: OMS, envelope: WriteEnvelope, response: Response
+    sku: Sku, body: AdjustmentIn, oms: OMS, envelope: WriteEnvelope, response: Response,
+    expected_version: ExpectedVersion,
 ) -> Any:
     """Correct on hand at a location after a cycle count, damage or loss: by a signed
     ``quantity_delta``, or to the ``counted`` quantity (exactly one of the two)."""
@@ -54,17 +57,20 @@ def adjust_stock(
     result = oms.adjust_stock(
         sku=sku, location_id=body.location_id, reason=body.reason,
         quantity_delta=body.quantity_delta, counted=body.counted, envelope=envelope,
+        expected_version=expected_version,
     )
     return _answer(result, response)
 
 
 @router.put("/v1/inventory/{sku}/safety-stock", response_model=CommandOut)
 def set_safety_stock(
-    sku: Sku, body: SafetyStockIn, oms: OMS, envelope: WriteEnvelope, response: Response
+    sku: Sku, body: SafetyStockIn, oms: OMS, envelope: WriteEnvelope, response: Response,
+    expected_version: ExpectedVersion,
 ) -> Any:
     """Keep ``quantity`` units of the SKU at a location back from orders."""
     result = oms.set_safety_stock(
-        sku=sku, location_id=body.location_id, quantity=body.quantity, envelope=envelope
+        sku=sku, location_id=body.location_id, quantity=body.quantity, envelope=envelope,
+        expected_version=expected_version,
     )
     return _answer(result, response)
 

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from application.errors import NotFoundError
 from application.order_management import CommandResult
 from domain.order_values import LineQuantity, NewLine, ReturnedLine
 from domain.values import Channel, ExceptionKind, HoldType, ReturnCondition
-from interfaces.http.deps import OMS, ReadConn, Reader, WriteEnvelope, parse_if_match
+from interfaces.http.deps import (
+    OMS,
+    ExpectedVersion,
+    ReadConn,
+    Reader,
+    WriteEnvelope,
+)
 from interfaces.http.reading import (
     MAX_LIMIT,
     Limit,
@@ -65,12 +71,6 @@ from projections import order_status
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 
-def _expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
-    """``If-Match: "<version>"``: the command fails with 412 if the order has moved on."""
-    return parse_if_match(if_match)
-
-
-ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
 
 
 def _parse_cursor(parts: list[Any]) -> tuple[datetime, UUID]:
