@@ -22,8 +22,10 @@ import orjson
 import psycopg
 
 from application.audit import AuditFilter, stream_events, verify
-from application.bootstrap import open_database
+from application.bootstrap import create_order_management, open_database
+from application.demo import fill_demo
 from application.embedded_postgres import EmbeddedPostgresUnavailableError
+from application.errors import AlreadyExistsError
 from application.log_reader import LogCursor, count_after
 from application.personal_data import KeyStore, PersonalDataMapper
 from application.settings import Settings
@@ -112,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     export = asub.add_parser("export", help="write events with envelopes as NDJSON to stdout")
     export.add_argument("--from", dest="start", type=_moment, default=None, metavar="TIME")
     export.add_argument("--to", dest="end", type=_moment, default=None, metavar="TIME")
+
+    demo = sub.add_parser(
+        "demo", help="fill an empty database with a realistic, reproducible data set",
+        epilog="example:\n  oms demo --seed 7 --orders 1000", formatter_class=fmt,
+    )
+    demo.add_argument("--seed", type=int, default=7, help="same seed, same data (default 7)")
+    demo.add_argument("--orders", type=int, default=1000, help="how many orders (default 1000)")
 
     db = sub.add_parser(
         "db", help="database administration",
@@ -295,6 +304,24 @@ def cmd_audit_export(settings: Settings, start: datetime | None, end: datetime |
     out.flush()
 
 
+def cmd_demo(settings: Settings, seed: int, orders: int) -> None:
+    if orders < 1:
+        raise CommandError("--orders must be at least 1")
+    with open_database(settings) as url:
+        oms = create_order_management(url, settings)
+        try:
+            with progress(orders, "demo", unit="order") as advance:
+                try:
+                    summary = fill_demo(oms, seed=seed, orders=orders, on_progress=advance)
+                except AlreadyExistsError as e:
+                    raise CommandError(str(e)) from e
+        finally:
+            oms.close()
+    print(f"demo data: {summary.locations} locations, {summary.skus} SKUs,"
+          f" {summary.customers} customers, {summary.orders} orders, {summary.events} events"
+          " (start `oms project` to build the read models)")
+
+
 def cmd_db_init(settings: Settings) -> None:
     with open_database(settings) as url:
         print(f"event store schema ready on {_redact(url)}")
@@ -327,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_audit_verify(settings)
         elif args.command == "audit" and args.action == "export":
             cmd_audit_export(settings, args.start, args.end)
+        elif args.command == "demo":
+            cmd_demo(settings, args.seed, args.orders)
         elif args.command == "db" and args.action == "init":
             cmd_db_init(settings)
     except (CommandError, EmbeddedPostgresUnavailableError) as e:

@@ -10,9 +10,11 @@ from tqdm import tqdm
 
 
 @contextmanager
-def progress(total: int, description: str) -> Iterator[Callable[[int], None]]:
+def progress(
+    total: int, description: str, unit: str = "ev"
+) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``; the bar draws on stderr only when it is a terminal."""
-    with tqdm(total=total, desc=description, unit="ev", unit_scale=True,
+    with tqdm(total=total, desc=description, unit=unit, unit_scale=True,
               disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
         def advance(done: int) -> None:
             bar.update(done)
