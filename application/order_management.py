@@ -227,6 +227,23 @@ class OrderManagement(Application[UUID]):
 
         return self._retrying(command)
 
+    def inventory_as_of(self, sku: str, as_of: datetime) -> list[InventoryItem]:
+        """The SKU's inventory items as they were at ``as_of``, at every location then known."""
+        try:
+            network = self.aggregate_as_of(LocationNetwork, LocationNetwork.ID, "location network",
+                                           as_of=as_of)
+        except NotFoundError:
+            return []
+        items = []
+        for location in network.by_priority:
+            try:
+                items.append(self.aggregate_as_of(
+                    InventoryItem, inventory_item_id(sku, location.location_id),
+                    "inventory item", as_of=as_of))
+            except NotFoundError:
+                continue
+        return items
+
     def inventory_items(self, sku: str) -> list[InventoryItem]:
         """The SKU's inventory items at every known location (those that exist)."""
         network = self.network()

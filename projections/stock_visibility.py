@@ -226,6 +226,25 @@ _SELECT_SKUS = (
 )
 
 
+def describe_items(sku: str, items: Sequence[InventoryItem]) -> dict[str, Any]:
+    """The ``GET /v1/inventory/{sku}`` shape from the aggregates themselves (for ``as_of``),
+    by the same rules as the tables: available floored at 0; low when available is at or
+    below safety stock, or nothing is available."""
+    def low(available: int, safety: int) -> bool:
+        return available <= safety or available == 0
+
+    locations = [
+        {"location_id": i.location_id, "on_hand": i.on_hand, "reserved": i.reserved,
+         "safety_stock": i.safety_stock, "available": i.available,
+         "low_stock": low(i.available, i.safety_stock)}
+        for i in sorted(items, key=lambda i: i.location_id)
+    ]
+    total = {k: sum(getattr(i, k) for i in items)
+             for k in ("on_hand", "reserved", "safety_stock", "available")}
+    return {"sku": sku, **total, "low_stock": low(total["available"], total["safety_stock"]),
+            "locations": locations}
+
+
 def get_sku(conn: psycopg.Connection[Any], schema: str, sku: str) -> dict[str, Any] | None:
     """``GET /v1/inventory/{sku}``: network totals and every location, or None if unknown."""
     s = sql.Identifier(schema)

@@ -7,13 +7,12 @@ Analysts see it with personal data masked, as on the care dashboard.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
-from application.errors import NotFoundError
 from application.order_management import CommandResult
 from domain.customer import Customer
 from domain.errors import AddressLabelExistsError
@@ -154,16 +153,18 @@ def get_customer(
     principal: Reader,
     response: Response,
     min_position: MinPosition = None,
+    as_of: Annotated[
+        datetime | None,
+        Query(description="The profile as it was at this RFC 3339 time (with offset)."),
+    ] = None,
+    version: Annotated[int | None, Query(ge=1, description="The profile at this version.")] = None,
 ) -> Any:
     """The customer's profile from the event store (always current, so ``min_position`` has
-    nothing to wait for). Analysts see names, email, phone and street lines masked."""
+    nothing to wait for), or as it was at ``as_of``/``version``. Analysts see names, email,
+    phone and street lines masked."""
     del min_position
-    try:
-        customer: Any = oms.repository.get(customer_id)
-    except AggregateNotFoundError:
-        customer = None
-    if not isinstance(customer, Customer):
-        raise NotFoundError(f"there is no customer {customer_id}")
+    customer: Any = oms.aggregate_as_of(Customer, customer_id, "customer", version=version,
+                                        as_of=as_of)
     mask = _masked if principal.masked else _shown
     response.headers["ETag"] = f'"{customer.version}"'
     return {

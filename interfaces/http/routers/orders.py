@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from application.errors import NotFoundError
@@ -535,10 +535,24 @@ def get_order(
     order_id: UUID,
     request: Request,
     conn: ReadConn,
+    oms: OMS,
     _: Reader,
     min_position: MinPosition = None,
+    as_of: Annotated[
+        datetime | None,
+        Query(description="Reconstruct the order from the events recorded at or before this "
+                          "RFC 3339 time (with offset)."),
+    ] = None,
+    version: Annotated[
+        int | None, Query(ge=1, description="Reconstruct the order up to this version."),
+    ] = None,
 ) -> Any:
-    """The order as the order status read model has it."""
+    """The order as the order status read model has it; with ``as_of`` or ``version``, as it
+    was then, reconstructed from the event store in the same shape."""
+    if as_of is not None or version is not None:
+        then = oms.get_order(order_id, version=version, as_of=as_of)
+        view = order_status.to_json(order_status.describe(then))
+        return JSONResponse(view, headers={"ETag": f'"{then.version}"'})
     schema, position = read_model(request, conn, order_status.NAME, min_position)
     view = order_status.get_order(conn, schema, order_id)
     if view is None:

@@ -6,14 +6,15 @@ Reads the stock visibility read model; the commands that move stock live in the
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from application.errors import NotFoundError
-from interfaces.http.deps import ReadConn, Reader
+from application.errors import InvalidRequestError, NotFoundError
+from interfaces.http.deps import OMS, ReadConn, Reader
 from interfaces.http.reading import (
     MAX_LIMIT,
     Limit,
@@ -91,9 +92,26 @@ def list_stock(
 
 @router.get("/{sku}", response_model=StockOut)
 def get_stock(
-    sku: Sku, request: Request, conn: ReadConn, _: Reader, min_position: MinPosition = None
+    sku: Sku,
+    request: Request,
+    conn: ReadConn,
+    oms: OMS,
+    _: Reader,
+    min_position: MinPosition = None,
+    as_of: Annotated[
+        datetime | None,
+        Query(description="Stock as it was at this RFC 3339 time (with offset), rebuilt from "
+                          "the event store."),
+    ] = None,
 ) -> Any:
-    """Network totals of one SKU and its stock at every location."""
+    """Network totals of one SKU and its stock at every location (now, or ``as_of``)."""
+    if as_of is not None:
+        if as_of.utcoffset() is None:
+            raise InvalidRequestError("as_of needs a timezone offset", field="as_of")
+        items = oms.inventory_as_of(sku, as_of)
+        if not items:
+            raise NotFoundError(f"there was no stock record for SKU {sku!r} at {as_of}")
+        return JSONResponse(stock_visibility.describe_items(sku, items))
     schema, position = read_model(request, conn, stock_visibility.NAME, min_position)
     view = stock_visibility.get_sku(conn, schema, sku)
     if view is None:
