@@ -34,6 +34,18 @@ def _resolve(topic: str) -> Any:
     return resolve_topic(topic)
 
 
+@cache
+def _field_names(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A dataclass's field names, and those its __init__ takes (looked up once per class)."""
+    fields = dataclasses.fields(cls)
+    return tuple(f.name for f in fields), frozenset(f.name for f in fields if f.init)
+
+
+@cache
+def _topic(cls: type) -> str:
+    return get_topic(cls)
+
+
 def _encode_map(items: dict[Any, Any]) -> Any:
     if all(type(k) is str for k in items) and not (
         len(items) == 1 and next(iter(items)).startswith("$")
@@ -43,7 +55,7 @@ def _encode_map(items: dict[Any, Any]) -> Any:
 
 
 def _tag(value: Any) -> Any:
-    kind = type(value)
+    kind: type = type(value)
     if kind in (str, int, bool, float) or value is None:
         return value
     if kind is dict:
@@ -61,10 +73,10 @@ def _tag(value: Any) -> Any:
     if kind is date:
         return {"$date": value.isoformat()}
     if isinstance(value, enum.Enum):
-        return {"$enum": [get_topic(kind), _tag(value.value)]}
+        return {"$enum": [_topic(kind), _tag(value.value)]}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: _tag(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {"$dc": [get_topic(kind), fields]}
+        names, _ = _field_names(kind)
+        return {"$dc": [_topic(kind), {name: _tag(getattr(value, name)) for name in names}]}
     if kind in (set, frozenset):
         return {"$set" if kind is set else "$frozenset": [_tag(v) for v in value]}
     msg = f"cannot store a value of type {kind.__qualname__} in an event: {value!r}"
@@ -74,7 +86,7 @@ def _tag(value: Any) -> Any:
 def _untag_dataclass(data: list[Any]) -> Any:
     cls = _resolve(data[0])
     fields = {k: _untag(v) for k, v in data[1].items()}
-    init = {f.name for f in dataclasses.fields(cls) if f.init}
+    _, init = _field_names(cls)
     obj = cls(**{k: v for k, v in fields.items() if k in init})
     for name, field_value in fields.items():
         if name not in init:
@@ -97,7 +109,7 @@ _UNTAGGERS: dict[str, Callable[[Any], Any]] = {
 
 
 def _untag(value: Any) -> Any:
-    kind = type(value)
+    kind: type = type(value)
     if kind is list:
         return [_untag(v) for v in value]
     if kind is not dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 
 from domain.errors import InvalidAmountError, InvalidCurrencyError
 
@@ -42,8 +43,10 @@ def minor_units(currency: str) -> int:
     return _MINOR_UNITS.get(validate_currency(currency), 2)
 
 
+@cache
 def quantum(currency: str) -> Decimal:
-    """The smallest amount in ``currency`` (Decimal("0.01") for EUR)."""
+    """The smallest amount in ``currency`` (Decimal("0.01") for EUR); computed once per
+    currency, since totals round every line."""
     return Decimal(1).scaleb(-minor_units(currency))
 
 

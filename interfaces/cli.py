@@ -37,7 +37,7 @@ from projections.engine import (
     ReplayTargetError,
     Until,
     Worker,
-    rebuild,
+    rebuild_together,
     replay,
 )
 from projections.status import projection_status
@@ -89,10 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     psub = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
     psub.add_parser("status", help="position, head, lag and state of every projection")
     rebuild_parser = psub.add_parser(
-        "rebuild", help="rebuild a read model from the whole log; the old one serves meanwhile",
-        epilog="example:\n  oms projections rebuild order_status", formatter_class=fmt,
+        "rebuild", help="rebuild read models from the whole log; the old ones serve meanwhile",
+        epilog="example:\n  oms projections rebuild order_status\n"
+        "  oms projections rebuild --all      # one pass over the log for every read model",
+        formatter_class=fmt,
     )
-    rebuild_parser.add_argument("name", metavar="NAME")
+    rebuild_parser.add_argument("names", nargs="*", metavar="NAME")
+    rebuild_parser.add_argument("--all", action="store_true", help="every read model")
     replay_parser = psub.add_parser(
         "replay", help="build a point-in-time copy of a read model into its own schema",
         epilog="example:\n  oms projections replay stock_visibility"
@@ -249,19 +252,23 @@ def cmd_projections_status(settings: Settings) -> None:
               f" {i['lag_seconds']:>8}  {i['state']}  {i['error'] or ''}")
 
 
-def cmd_projections_rebuild(settings: Settings, name: str) -> None:
+def cmd_projections_rebuild(settings: Settings, names: Sequence[str], everything: bool) -> None:
+    if not names and not everything:
+        raise CommandError("name the read models to rebuild, or --all")
     try:
-        [projection] = registry.select([name])
+        projections = registry.select([] if everything else names)
     except registry.UnknownProjectionError as e:
         raise CommandError(str(e)) from e
+    label = ", ".join(p.name for p in projections)
     with open_database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
         total = count_after(conn, LogCursor.start())
-        with progress(total, f"rebuilding {name}") as advance:
+        with progress(total, f"rebuilding {label}") as advance:
             try:
-                generation = rebuild(conn, projection, on_progress=advance)
+                generations = rebuild_together(conn, projections, on_progress=advance)
             except AlreadyRebuildingError as e:
                 raise CommandError(str(e)) from e
-    print(f"{name}: generation {generation} is live")
+    for name, generation in generations.items():
+        print(f"{name}: generation {generation} is live")
 
 
 def cmd_projections_replay(settings: Settings, name: str, until: str, into: str) -> None:
@@ -347,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "projections" and args.action == "status":
             cmd_projections_status(settings)
         elif args.command == "projections" and args.action == "rebuild":
-            cmd_projections_rebuild(settings, args.name)
+            cmd_projections_rebuild(settings, args.names, args.all)
         elif args.command == "projections" and args.action == "replay":
             cmd_projections_replay(settings, args.name, args.until, args.into)
         elif args.command == "audit" and args.action == "verify":

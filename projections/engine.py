@@ -218,9 +218,18 @@ def _apply_batch(
     batch: Sequence[LoggedEvent],
 ) -> None:
     """Apply ``batch`` and move the cursor, in the caller's transaction."""
+    _apply_decoded(conn, projection, tracked, decoder.decode_batch(batch))
+
+
+def _apply_decoded(
+    conn: psycopg.Connection[Any],
+    projection: Projection,
+    tracked: _Tracked,
+    events: Sequence[ProjectedEvent],
+) -> None:
     schema = schema_name(projection.name, tracked.generation)
-    projection.apply(conn, schema, decoder.decode_batch(batch))
-    last = batch[-1].cursor
+    projection.apply(conn, schema, events)
+    last = events[-1].logged.cursor
     updated = conn.execute(
         "UPDATE projection_tracking SET transaction = %s, position = %s,"
         " state = CASE WHEN live THEN 'running' ELSE state END,"
@@ -329,36 +338,96 @@ def rebuild(
     on_progress: Callable[[int], None] | None = None,
 ) -> int:
     """Build a new generation from the whole log while the live one keeps serving, then
-    switch to it in one transaction. Returns the new generation.
+    switch to it in one transaction. Returns the new generation."""
+    return rebuild_together(conn, [projection], decoder, batch_size, on_progress)[
+        projection.name]
 
-    An interrupted rebuild resumes from its own cursor the next time. The previous
-    generation is kept (queries that started before the switch may still read it); older
-    ones are dropped.
+
+def rebuild_together(
+    conn: psycopg.Connection[Any],
+    projections: Sequence[Projection],
+    decoder: Decoder | None = None,
+    batch_size: int = 2000,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Rebuild several projections in one pass over the log, then switch each.
+
+    Reading and decoding is most of a rebuild's cost, so each page is read and decoded once
+    and applied to every new generation in one transaction. An interrupted rebuild resumes
+    from each generation's own cursor the next time. The previous generation is kept
+    (queries that started before the switch may still read it); older ones are dropped.
+    Returns the new generation of each projection.
     """
     decoder = decoder or Decoder.for_connection(conn)
-    ensure_projection(conn, projection)
-    locked = conn.execute(
-        "SELECT pg_try_advisory_lock(%s)", (_lock_key(f"rebuild:{projection.name}"),)
-    ).fetchone()
-    if not locked or not locked[0]:
-        raise AlreadyRebuildingError(f"projection {projection.name!r} is already rebuilding")
+    locked: list[Projection] = []
     try:
-        generation = _building_generation(conn, projection)
-        while applied := catch_up_once(conn, projection, decoder, batch_size,
-                                       generation=generation):
-            if on_progress:
-                on_progress(applied)
-        while not _switch(conn, projection, decoder, generation, batch_size):
-            # The live generation had read further than this snapshot's horizon allows us
-            # to (a transaction open elsewhere holds it back): wait and catch up, then retry.
-            time.sleep(0.05)
-            while applied := catch_up_once(conn, projection, decoder, batch_size,
-                                           generation=generation):
-                if on_progress:
-                    on_progress(applied)
-        return generation
+        for projection in projections:
+            ensure_projection(conn, projection)
+            key = _lock_key(f"rebuild:{projection.name}")
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if not row or not row[0]:
+                raise AlreadyRebuildingError(
+                    f"projection {projection.name!r} is already rebuilding")
+            locked.append(projection)
+        generations = {p.name: _building_generation(conn, p) for p in projections}
+        _fill_together(conn, projections, generations, decoder, batch_size, on_progress)
+        for projection in projections:
+            generation = generations[projection.name]
+            while not _switch(conn, projection, decoder, generation, batch_size):
+                # The live generation had read further than this snapshot's horizon allows
+                # us to (a transaction open elsewhere holds it back): wait, catch up, retry.
+                time.sleep(0.05)
+                while applied := catch_up_once(conn, projection, decoder, batch_size,
+                                               generation=generation):
+                    if on_progress:
+                        on_progress(applied)
+        return generations
     finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (_lock_key(f"rebuild:{projection.name}"),))
+        for projection in locked:
+            conn.execute("SELECT pg_advisory_unlock(%s)",
+                         (_lock_key(f"rebuild:{projection.name}"),))
+
+
+def _fill_together(
+    conn: psycopg.Connection[Any],
+    projections: Sequence[Projection],
+    generations: dict[str, int],
+    decoder: Decoder,
+    batch_size: int,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    def current() -> dict[str, _Tracked]:
+        found = {}
+        for p in projections:
+            tracked = _tracked(conn, p.name, generations[p.name])
+            if tracked is None or tracked.state == "halted":
+                raise ProjectionHaltedError(f"rebuild of {p.name!r} halted")
+            found[p.name] = tracked
+        return found
+
+    cursor = min(t.cursor for t in current().values())
+    while batch := read_log(conn, cursor, batch_size):
+        decoded = decoder.decode_batch(batch)
+        tracked = current()
+        try:
+            with conn.transaction():
+                for projection in projections:
+                    here = tracked[projection.name]
+                    mine = [e for e in decoded if e.logged.cursor > here.cursor]
+                    if mine:
+                        _apply_decoded(conn, projection, here, mine)
+        except _CursorMovedError:
+            raise AlreadyRebuildingError("another process moved a rebuild cursor") from None
+        except Exception:
+            # Let each projection take the batch on its own: the one that fails halts at its
+            # poisoned event with the error recorded (ProjectionHaltedError).
+            for projection in projections:
+                catch_up_once(conn, projection, decoder, batch_size,
+                              generation=tracked[projection.name].generation)
+            raise
+        cursor = batch[-1].cursor
+        if on_progress:
+            on_progress(len(batch))
 
 
 def _building_generation(conn: psycopg.Connection[Any], projection: Projection) -> int:
