@@ -30,14 +30,15 @@ def readme_blocks() -> dict[str, str]:
 
 
 def test_the_readme_has_executable_examples() -> None:
-    assert "session" in readme_blocks()
+    assert {"session", "audit"} <= set(readme_blocks())
 
 
 @pytest.mark.parametrize("name", sorted(readme_blocks()))
 def test_readme_example_runs(name: str, database_url: str) -> None:
     assert shutil.which("jq"), "the README examples use jq (apt-get install jq)"
     port = free_port()
-    env = {"DATABASE_URL": database_url, "OMS_API_KEYS": "ana:agent:readme-agent-key",
+    env = {"DATABASE_URL": database_url,
+           "OMS_API_KEYS": "ana:agent:readme-agent-key,audrey:auditor:readme-auditor-key",
            "OMS_PROJECTION_POLL_INTERVAL": "0.2"}
     base = f"http://127.0.0.1:{port}"
     with oms("project", env=env), oms("serve", "--port", str(port), env=env) as server:
@@ -45,7 +46,7 @@ def test_readme_example_runs(name: str, database_url: str) -> None:
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", readme_blocks()[name]],
             env={"PATH": "/usr/local/bin:/usr/bin:/bin", "OMS": base,
-                 "KEY": "readme-agent-key"},
+                 "KEY": "readme-agent-key", "AUDITOR": "readme-auditor-key"},
             capture_output=True, text=True, timeout=60, check=False,
         )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
