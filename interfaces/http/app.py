@@ -26,6 +26,7 @@ from interfaces.http.limits import BodyLimitMiddleware
 from interfaces.http.routers import (
     audit,
     care,
+    console,
     customers,
     health,
     inventory,
@@ -82,6 +83,7 @@ def create_app(
     for router in (
         health.router, customers.router, inventory.router, orders.router, invoices.router,
         care.router, projections.router, order_timeline.router, stock.router, audit.router,
+        console.router,
     ):
         app.include_router(router, responses=problems.DOCUMENTED)
     generate_openapi = app.openapi

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import psycopg
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from psycopg_pool import ConnectionPool
 
 from application.envelope import Envelope
-from application.order_management import OrderManagement
+from application.order_management import CommandResult, OrderManagement
 from interfaces.http.auth import READERS, WRITERS, Principal, require
 
 
@@ -62,3 +62,9 @@ def parse_if_match(value: str | None) -> int | None:
 
 
 ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
+
+
+def command_answer(result: CommandResult, response: Response, **extra: Any) -> dict[str, Any]:
+    """What every command answers (API.md): ``{id, version, position, ...}`` and an ETag."""
+    response.headers["ETag"] = f'"{result.version}"'
+    return {"id": result.id, "version": result.version, "position": result.position, **extra}

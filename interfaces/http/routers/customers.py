@@ -13,11 +13,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from application.order_management import CommandResult
 from domain.customer import Customer
 from domain.errors import AddressLabelExistsError
 from domain.values import ConsentChannel
-from interfaces.http.deps import OMS, ExpectedVersion, Reader, WriteEnvelope
+from interfaces.http.deps import OMS, ExpectedVersion, Reader, WriteEnvelope, command_answer
 from interfaces.http.reading import MinPosition
 from interfaces.http.schemas import (
     CommandOut,
@@ -36,9 +35,6 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 
 
-def _answer(result: CommandResult, response: Response, **extra: Any) -> dict[str, Any]:
-    response.headers["ETag"] = f'"{result.version}"'
-    return {"id": result.id, "version": result.version, "position": result.position, **extra}
 
 
 @router.post("", status_code=201, response_model=CommandOut)
@@ -54,7 +50,7 @@ def register_customer(
         address=body.address.to_domain() if body.address else None,
         envelope=envelope,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post(
@@ -86,7 +82,7 @@ def add_address(
             expected_version=expected_version,
         )
         response.status_code = 200
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/{customer_id}/consents", response_model=CommandOut)
@@ -103,7 +99,7 @@ def record_consent(
         customer_id, channel=ConsentChannel(body.channel), granted=body.granted,
         envelope=envelope, expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/{customer_id}/notes", status_code=201, response_model=NoteAddedOut)
@@ -119,7 +115,7 @@ def add_note(
     result = oms.add_customer_note(
         customer_id, text=body.text, envelope=envelope, expected_version=expected_version
     )
-    return _answer(result, response, note_id=result.created_id)
+    return command_answer(result, response, note_id=result.created_id)
 
 
 @router.post("/{customer_id}/erasure", response_model=CommandOut)
@@ -135,7 +131,7 @@ def request_erasure(
     result = oms.request_erasure(
         customer_id, reason=body.reason, envelope=envelope, expected_version=expected_version
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 def _masked(value: str | None) -> str | None:

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 
 from application.errors import InvalidRequestError
-from application.order_management import CommandResult
 from domain.values import LocationKind
-from interfaces.http.deps import OMS, ExpectedVersion, WriteEnvelope
+from interfaces.http.deps import OMS, ExpectedVersion, WriteEnvelope, command_answer
 from interfaces.http.schemas import AdjustmentIn, CommandOut, LocationIn, ReceiptIn, SafetyStockIn
 
 router = APIRouter(tags=["inventory"])
@@ -38,7 +37,7 @@ def receive_stock(
         sku=sku, location_id=body.location_id, quantity=body.quantity, envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/v1/inventory/{sku}/adjustments", response_model=CommandOut)
@@ -59,7 +58,7 @@ def adjust_stock(
         quantity_delta=body.quantity_delta, counted=body.counted, envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.put("/v1/inventory/{sku}/safety-stock", response_model=CommandOut)
@@ -72,9 +71,5 @@ def set_safety_stock(
         sku=sku, location_id=body.location_id, quantity=body.quantity, envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
-
-def _answer(result: CommandResult, response: Response) -> dict[str, Any]:
-    response.headers["ETag"] = f'"{result.version}"'
-    return {"id": result.id, "version": result.version, "position": result.position}

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from application.errors import NotFoundError
-from application.order_management import CommandResult
 from domain.order_values import LineQuantity, NewLine, ReturnedLine
 from domain.values import Channel, ExceptionKind, HoldType, ReturnCondition
 from interfaces.http.deps import (
@@ -26,6 +25,7 @@ from interfaces.http.deps import (
     ReadConn,
     Reader,
     WriteEnvelope,
+    command_answer,
 )
 from interfaces.http.reading import (
     MAX_LIMIT,
@@ -77,13 +77,6 @@ def _parse_cursor(parts: list[Any]) -> tuple[datetime, UUID]:
     return datetime.fromisoformat(parts[0]), UUID(parts[1])
 
 
-def _etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = f'"{version}"'
-
-
-def _answer(result: CommandResult, response: Response, **extra: Any) -> dict[str, Any]:
-    _etag(response, result.version)
-    return {"id": result.id, "version": result.version, "position": result.position, **extra}
 
 
 def _lines(lines: list[LineQuantityIn]) -> list[LineQuantity]:
@@ -112,13 +105,11 @@ def place_order(body: OrderIn, oms: OMS, envelope: WriteEnvelope, response: Resp
         envelope=envelope,
     )
     order = result.aggregate
-    _etag(response, result.version)
-    return {
-        "id": result.id,
-        "version": result.version,
-        "position": result.position,
-        "status": order.status.value,
-        "lines": [
+    return command_answer(
+        result,
+        response,
+        status=order.status.value,
+        lines=[
             {
                 "line_id": line.line_id,
                 "sku": line.sku,
@@ -131,7 +122,7 @@ def place_order(body: OrderIn, oms: OMS, envelope: WriteEnvelope, response: Resp
             }
             for line in order.lines.values()
         ],
-    }
+    )
 
 
 @router.post("/{order_id}/cancellations", response_model=CommandOut)
@@ -151,7 +142,7 @@ def cancel_order(
         envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.put("/{order_id}/shipping-address", response_model=CommandOut)
@@ -167,7 +158,7 @@ def change_shipping_address(
     result = oms.change_shipping_address(
         order_id, address=body.to_domain(), envelope=envelope, expected_version=expected_version
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 # --- holds ----------------------------------------------------------------------------------
@@ -187,7 +178,7 @@ def place_hold(
         order_id, type=HoldType(body.type), reason=body.reason, envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response, hold_id=result.created_id)
+    return command_answer(result, response, hold_id=result.created_id)
 
 
 @router.post("/{order_id}/holds/{hold_id}/release", response_model=CommandOut)
@@ -205,7 +196,7 @@ def release_hold(
         order_id, hold_id, reason=body.reason if body else None, envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/{order_id}/holds/{hold_id}/rejection", response_model=CommandOut)
@@ -223,7 +214,7 @@ def reject_order(
     result = oms.reject_order(
         order_id, hold_id, envelope=envelope, expected_version=expected_version
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 # --- payments -------------------------------------------------------------------------------
@@ -243,7 +234,7 @@ def authorize_payment(
         order_id, amount=Decimal(body.amount), provider=body.provider,
         reference=body.reference, envelope=envelope, expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/{order_id}/payments/authorization-failures", response_model=CommandOut)
@@ -260,7 +251,7 @@ def record_authorization_failure(
         order_id, provider=body.provider, reason=body.reason, envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/{order_id}/payments/captures", response_model=CommandOut)
@@ -277,7 +268,7 @@ def capture_payment(
         order_id, amount=Decimal(body.amount), envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/{order_id}/payments/voids", response_model=CommandOut)
@@ -293,7 +284,7 @@ def void_authorization(
     result = oms.void_authorization(
         order_id, envelope=envelope, expected_version=expected_version
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/{order_id}/payments/refunds", response_model=CommandOut)
@@ -310,7 +301,7 @@ def refund_payment(
         order_id, amount=Decimal(body.amount), reason=body.reason, envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 # --- fulfilment -----------------------------------------------------------------------------
@@ -331,7 +322,7 @@ def ship(
         carrier=body.carrier, tracking_number=body.tracking_number, envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response, shipment_id=result.created_id)
+    return command_answer(result, response, shipment_id=result.created_id)
 
 
 @router.post("/{order_id}/shipments/{shipment_id}/delivery", response_model=CommandOut)
@@ -348,7 +339,7 @@ def mark_delivered(
     result = oms.mark_delivered(
         order_id, shipment_id, envelope=envelope, expected_version=expected_version
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/{order_id}/shipments/{shipment_id}/exceptions", response_model=CommandOut)
@@ -366,7 +357,7 @@ def record_delivery_exception(
         order_id, shipment_id, kind=ExceptionKind(body.kind), detail=body.detail,
         envelope=envelope, expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/{order_id}/backorders/allocation", response_model=CommandOut)
@@ -382,7 +373,7 @@ def allocate_backorders(
     result = oms.allocate_backorders(
         order_id, envelope=envelope, expected_version=expected_version
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 # --- returns --------------------------------------------------------------------------------
@@ -402,7 +393,7 @@ def request_return(
         order_id, reason=body.reason, lines=_lines(body.lines), envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response, return_id=result.created_id)
+    return command_answer(result, response, return_id=result.created_id)
 
 
 @router.post("/{order_id}/returns/{return_id}/approval", response_model=CommandOut)
@@ -420,7 +411,7 @@ def decide_return(
         order_id, return_id, approved=body.approved, reason=body.reason, envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/{order_id}/returns/{return_id}/receipt", response_model=CommandOut)
@@ -442,7 +433,7 @@ def receive_return(
         ],
         envelope=envelope, expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 @router.post("/{order_id}/returns/{return_id}/refund", response_model=CommandOut)
@@ -460,7 +451,7 @@ def refund_return(
         order_id, return_id, amount=Decimal(body.amount), envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response)
+    return command_answer(result, response)
 
 
 # --- care -----------------------------------------------------------------------------------
@@ -480,7 +471,7 @@ def add_adjustment(
         order_id, amount=Decimal(body.amount), reason=body.reason, envelope=envelope,
         expected_version=expected_version,
     )
-    return _answer(result, response, adjustment_id=result.created_id)
+    return command_answer(result, response, adjustment_id=result.created_id)
 
 
 @router.post("/{order_id}/notes", status_code=201, response_model=NoteAddedOut)
@@ -496,7 +487,7 @@ def add_note(
     result = oms.add_order_note(
         order_id, text=body.text, envelope=envelope, expected_version=expected_version
     )
-    return _answer(result, response, note_id=result.created_id)
+    return command_answer(result, response, note_id=result.created_id)
 
 
 @router.get("", response_model=OrderListOut)
