@@ -181,6 +181,10 @@ class EventRecorder(PostgresApplicationRecorder):
             " ORDER BY e.n"
             " RETURNING originator_id, originator_version, notification_id"
         ).format(table=SQL(events_table_name))
+        self._insert_with_keys_sql = SQL(
+            "WITH new_keys AS (INSERT INTO personal_data_keys (subject_id, key)"
+            " SELECT * FROM unnest(%s::uuid[], %s::bytea[])) "
+        ) + self._insert_sql
         self._notify_sql = SQL("NOTIFY {}").format(SQL(NOTIFY_CHANNEL))
 
     def _lock_table(self, curs: psycopg.Cursor[DictRow]) -> None:
@@ -199,22 +203,37 @@ class EventRecorder(PostgresApplicationRecorder):
         if not isinstance(envelope, Envelope):
             msg = "every event needs an envelope: save(..., envelope=Envelope(...))"
             raise ProgrammingError(msg)
+        new_keys = self.take_new_keys()
         with self.datastore.get_connection() as conn:
-            positions = self.append(conn, stored_events, envelope)
+            positions = self.append(conn, stored_events, envelope, new_keys)
             # Notify after the commit, in its own tiny transaction: a NOTIFY inside the
             # writing transaction would take PostgreSQL's global notify lock across the
             # commit's WAL flush and serialise every writer.
             conn.execute(self._notify_sql)
         return positions
 
+    def take_new_keys(self) -> dict[UUID, bytes]:
+        """Personal-data keys to store with the events being inserted (set by the factory)."""
+        return {}
+
     def append(
         self,
         conn: psycopg.Connection[Any],
         stored_events: Sequence[StoredEvent],
         envelope: Envelope,
+        new_keys: dict[UUID, bytes] | None = None,
     ) -> list[int]:
-        """Append events on ``conn`` (in its transaction, if one is open); return positions."""
+        """Append events on ``conn`` (in its transaction, if one is open); return positions.
+
+        ``new_keys`` (new data subjects' keys) are inserted by the same statement.
+        """
+        if new_keys:
+            sql = self._insert_with_keys_sql
+            key_params: tuple[Any, ...] = (list(new_keys), list(new_keys.values()))
+        else:
+            sql, key_params = self._insert_sql, ()
         params = (
+            *key_params,
             envelope.actor,
             envelope.role,
             envelope.channel,
@@ -229,7 +248,7 @@ class EventRecorder(PostgresApplicationRecorder):
         )
         try:
             with conn.cursor(row_factory=tuple_row) as cur:
-                rows = cur.execute(self._insert_sql, params, prepare=True).fetchall()
+                rows = cur.execute(sql, params, prepare=True).fetchall()
         except psycopg.errors.UniqueViolation as e:
             # Someone else saved this aggregate version first: optimistic concurrency.
             raise IntegrityError(str(e)) from e
@@ -311,10 +330,17 @@ class EvidentFactory(PostgresFactory):
     ) -> Mapper[Any]:
         """Every event goes through the personal-data mapper: personal fields sealed per
         customer (``application.personal_data``)."""
-        return PersonalDataMapper(KeyStore(self.datastore.get_connection), transcoder)
+        mapper = PersonalDataMapper(KeyStore(self.datastore.get_connection), transcoder)
+        self._personal_data_mapper = mapper
+        return mapper
 
     def application_recorder(self) -> EventRecorder:
-        return EventRecorder(self.datastore)
+        recorder = EventRecorder(self.datastore)
+        mapper = getattr(self, "_personal_data_mapper", None)
+        if mapper is not None:
+            # New customers' keys travel with their first event: one statement, one commit.
+            recorder.take_new_keys = mapper.take_new_keys  # type: ignore[method-assign]
+        return recorder
 
     def aggregate_recorder(self, purpose: str = "events") -> PostgresAggregateRecorder:
         if purpose == "snapshots":

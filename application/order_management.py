@@ -269,8 +269,7 @@ class OrderManagement(Application[UUID]):
         envelope: Envelope,
     ) -> CommandResult:
         customer_id = customer_id or self.new_id()
-        if self._load_optional(customer_id) is not None:
-            raise AlreadyExistsError(f"customer {customer_id} already exists", field="id")
+        # No read first: a taken id fails the insert of version 1 (IntegrityError below).
         customer = Customer.register(
             customer_id=customer_id, name=name, email=email, phone=phone, address=address,
             registered_at=self.clock(),

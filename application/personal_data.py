@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -203,6 +204,15 @@ class PersonalDataMapper(Mapper[UUID]):
         self.keys = keys
         self._values = OrjsonTranscoder()
         self._prefetched: dict[UUID, bytes | None] | None = None
+        # Keys made for new subjects while mapping a command's events, per thread, for the
+        # recorder to store in the same statement as those events (see take_new_keys).
+        self._local = threading.local()
+
+    def take_new_keys(self) -> dict[UUID, bytes]:
+        """Keys created for subjects first seen by this thread's last mapping; cleared."""
+        new: dict[UUID, bytes] = getattr(self._local, "new_keys", {})
+        self._local.new_keys = {}
+        return new
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -212,7 +222,15 @@ class PersonalDataMapper(Mapper[UUID]):
             return super().to_stored_event(domain_event)
         state = dict(vars(domain_event))
         subject = self._subject(domain_event, state)
-        key = self.keys.key_for(subject)
+        if _event_type(get_topic(type(domain_event))) == "Customer.Registered":
+            # A new subject: its key is stored with the event, in the same transaction (a
+            # duplicate registration fails on both at once), so there is no extra commit.
+            key = os.urandom(32)
+            if not hasattr(self._local, "new_keys"):
+                self._local.new_keys = {}
+            self._local.new_keys[subject] = key
+        else:
+            key = self.keys.key_for(subject)
         for name in fields:
             if state.get(name) is not None:
                 state[name] = self._seal(subject, key, state[name])
