@@ -46,4 +46,6 @@ def open_database(settings: Settings) -> Iterator[str]:
 
 def create_order_management(database_url: str, settings: Settings) -> OrderManagement:
     """The application service on ``database_url``, with the pool size from settings."""
-    return OrderManagement(env=postgres_env(database_url, settings.pool_size))
+    return OrderManagement(
+        env=postgres_env(database_url, settings.pool_size, settings.aggregate_cache)
+    )

@@ -299,10 +299,19 @@ def datastore_for(database_url: str, pool_size: int = 2) -> PostgresDatastore:
     )
 
 
-def postgres_env(database_url: str, pool_size: int = 10) -> dict[str, str]:
-    """Translate a libpq URL into the library's POSTGRES_* settings."""
+def postgres_env(
+    database_url: str, pool_size: int = 10, aggregate_cache: int = 0
+) -> dict[str, str]:
+    """Translate a libpq URL into the library's POSTGRES_* settings.
+
+    ``aggregate_cache`` turns on the library's aggregate cache with fast-forward: a cached
+    aggregate is brought up to date from the log on each read (one indexed query for the
+    events after its version), so hot inventory items are not replayed for every order.
+    """
     parts = conninfo_to_dict(database_url)
+    cache = {"AGGREGATE_CACHE_MAXSIZE": str(aggregate_cache)} if aggregate_cache else {}
     return {
+        **cache,
         "PERSISTENCE_MODULE": "application.event_store",
         "POSTGRES_DBNAME": str(parts.get("dbname", "postgres")),
         "POSTGRES_HOST": str(parts.get("host", "127.0.0.1")),

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import EnvType
@@ -358,6 +358,10 @@ class OrderManagement(Application[UUID]):
             envelope.with_reason(reason), expected_version,
         )
         self.personal_data.erase(customer_id)
+        cache = self.repository.cache
+        if isinstance(cache, LRUCache):
+            # Cached aggregates hold opened personal data in memory: start a fresh cache.
+            self.repository.cache = LRUCache(maxsize=cache.maxsize)
         return result
 
     @property
@@ -442,10 +446,14 @@ class OrderManagement(Application[UUID]):
                 f"customer {customer_id} was erased: no new orders carry their personal data"
             )
 
+        attempts = 0
+
         def command() -> CommandResult:
-            # Checked on every attempt: a concurrent placement with the same id is a
-            # conflict on the id, not contention to retry through.
-            if self._load_optional(order_id) is not None:
+            nonlocal attempts
+            attempts += 1
+            # Not read before the first attempt: a taken id makes the insert fail, and the
+            # retry finds the order and names the conflict (not contention to retry through).
+            if attempts > 1 and self._load_optional(order_id) is not None:
                 raise AlreadyExistsError(f"order {order_id} already exists", field="id")
             at = self.clock()
             items = {

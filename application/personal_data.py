@@ -275,15 +275,17 @@ class PersonalDataMapper(Mapper[UUID]):
 
     def open_values(self, state: dict[str, Any]) -> None:
         """Replace sealed fields in a decoded event state by their values or the marker."""
-        for name, value in list(state.items()):
-            if isinstance(value, PersonalData):
-                state[name] = self._open(name, value)
+        boxes = {name: v for name, v in state.items() if isinstance(v, PersonalData)}
+        if not boxes:
+            return
+        keys = self._prefetched
+        missing = {b.subject for b in boxes.values()} - set(keys or ())
+        if missing:
+            keys = {**(keys or {}), **self.keys.keys(missing)}  # one query per event at most
+        for name, box in boxes.items():
+            state[name] = self._open(name, box, (keys or {}).get(box.subject))
 
-    def _open(self, field: str, box: PersonalData) -> Any:
-        if self._prefetched is not None and box.subject in self._prefetched:
-            key = self._prefetched[box.subject]
-        else:
-            key = self.keys.keys([box.subject]).get(box.subject)
+    def _open(self, field: str, box: PersonalData, key: bytes | None) -> Any:
         if key is None:
             return _redacted(field)
         raw = base64.b64decode(box.sealed)

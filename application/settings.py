@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     pool_size: int = Field(
         default=10, alias="OMS_DB_POOL_SIZE", ge=1, description="Connections per process."
     )
+    aggregate_cache: int = Field(
+        default=10_000,
+        alias="OMS_AGGREGATE_CACHE",
+        ge=0,
+        description="Aggregates kept in memory per process (brought up to date from the log "
+        "on every read); 0 turns the cache off.",
+    )
     host: str = Field(default="127.0.0.1", alias="OMS_HOST")
     port: int = Field(default=8000, alias="OMS_PORT", ge=1, le=65535)
     log_format: Literal["text", "json"] = Field(default="text", alias="OMS_LOG_FORMAT")

@@ -34,6 +34,7 @@ from interfaces.progress import progress
 from projections import registry
 from projections.engine import (
     AlreadyRebuildingError,
+    HorizonHeldBackError,
     ReplayTargetError,
     Until,
     Worker,
@@ -282,7 +283,7 @@ def cmd_projections_replay(settings: Settings, name: str, until: str, into: str)
         with progress(total, f"replaying {name}") as advance:
             try:
                 applied = replay(conn, projection, into, point, on_progress=advance)
-            except ReplayTargetError as e:
+            except (ReplayTargetError, HorizonHeldBackError) as e:
                 raise CommandError(str(e)) from e
     print(f"{name} as of {until}: {applied} events applied into schema {into}")
 

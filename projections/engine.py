@@ -36,7 +36,7 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from application.event_store import NOTIFY_CHANNEL
-from application.log_reader import LogCursor, LoggedEvent, read_log
+from application.log_reader import LogCursor, LoggedEvent, count_after, read_log
 from application.personal_data import KeyStore, PersonalDataMapper
 
 log = logging.getLogger("evident.projections")
@@ -532,6 +532,13 @@ class Until:
         return self.moment is None or logged.recorded_at <= self.moment
 
 
+HORIZON_WAIT = 60.0
+
+
+class HorizonHeldBackError(RuntimeError):
+    """Committed events stayed unreadable: a transaction somewhere on the cluster is open."""
+
+
 class ReplayTargetError(ValueError):
     """The schema to replay into is not one Evident may fill."""
 
@@ -568,7 +575,21 @@ def replay(
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(into)))
         projection.create_tables(conn, into)
     cursor, applied = LogCursor.start(), 0
-    while batch := read_log(conn, cursor, batch_size):
+    deadline = time.monotonic() + HORIZON_WAIT
+    while True:
+        batch = read_log(conn, cursor, batch_size)
+        if not batch:
+            if count_after(conn, cursor) == 0:
+                break
+            # Committed events lie above the read horizon (a transaction open elsewhere on
+            # the cluster): a point-in-time copy must not silently leave them out.
+            if time.monotonic() > deadline:
+                raise HorizonHeldBackError(
+                    f"the log's read horizon stayed held back for {HORIZON_WAIT:g} s by a"
+                    " long-open transaction; end it and replay again"
+                )
+            time.sleep(0.05)
+            continue
         cursor = batch[-1].cursor
         chosen = decoder.decode_batch([e for e in batch if until.includes(e)])
         if chosen:

@@ -57,8 +57,12 @@ def test_a_hold_stops_shipping_until_it_is_released(
     held_entry = next(i for i in timeline if i["type"] == "Order.HoldPlaced")
     assert (held_entry["actor"], held_entry["role"], held_entry["reason"]) == (
         "erp", "client", "odd address")
+    assert "odd address" in held_entry["summary"]
     masked = ok(http.get(f"{url}/timeline", headers=ANALYST))["items"]
-    assert next(i for i in masked if i["type"] == "Order.HoldPlaced")["reason"] == "•••"
+    masked_entry = next(i for i in masked if i["type"] == "Order.HoldPlaced")
+    assert masked_entry["reason"] == "•••"
+    assert "odd address" not in masked_entry["summary"]
+    assert all("odd address" not in str(i) for i in masked)
 
 
 def test_rejecting_a_held_order_cancels_everything_unshipped(

@@ -39,7 +39,9 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REBUILD = re.compile(r"/v1/projections/\{[^/]+\}/rebuild")
 # API.md names the first four; the last two come with /docs (FastAPI's docs UI needs them).
 PUBLIC = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-                    "/redoc"})
+                    "/redoc", "/console", "/console/static/{name}"})
+# The console's own read helpers need a key like /v1 (the page sends the signed-in key).
+CONSOLE_API = "/console/api/"
 DUMMY_ID = "00000000-0000-4000-8000-000000000000"  # a UUID, and a fine SKU, name or number
 NOT_A_KEY: dict[str, dict[str, str]] = {
     "no key": {},
@@ -86,7 +88,8 @@ def _collect() -> list[tuple[str, str]]:
 
 ROUTES = _collect()
 V1 = [(m, p) for m, p in ROUTES if p.startswith("/v1/") or p == "/v1"]
-OTHERS = [(m, p) for m, p in ROUTES if (m, p) not in V1]
+CONSOLE = [(m, p) for m, p in ROUTES if p.startswith(CONSOLE_API)]
+OTHERS = [(m, p) for m, p in ROUTES if (m, p) not in V1 and (m, p) not in CONSOLE]
 
 
 def concrete(path: str) -> str:
@@ -126,6 +129,12 @@ def test_public_routes_need_no_key(http: TestClient, method: str, path: str) -> 
     response = call(http, method, path, {})
     assert response.status_code not in (401, 403), response.text
     assert response.status_code < 500, response.text
+
+
+@pytest.mark.parametrize(("method", "path"), CONSOLE, ids=[f"{m} {p}" for m, p in CONSOLE])
+def test_console_helpers_need_a_key(http: TestClient, method: str, path: str) -> None:
+    for headers in NOT_A_KEY.values():
+        assert call(http, method, path, headers).status_code == 401
 
 
 @pytest.mark.parametrize(("method", "path"), V1, ids=[f"{m} {p}" for m, p in V1])

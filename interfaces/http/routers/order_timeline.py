@@ -43,6 +43,10 @@ def mask_item(item: dict[str, Any]) -> dict[str, Any]:
     summary = item["summary"]
     if item["type"] in _FREE_TEXT_SUMMARIES and ": " in summary:
         summary = f"{summary.split(': ', 1)[0]}: {MASK}"
+    # Summaries end with " — <reason>" where a person gave one (the hold's reason for holds):
+    # whatever follows the dash is typed text.
+    if " — " in summary:
+        summary = f"{summary.split(' — ', 1)[0]} — {MASK}"
     return {
         **item,
         "reason": None if item["reason"] is None else MASK,
