@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         description="Aggregates kept in memory per process (brought up to date from the log "
         "on every read); 0 turns the cache off.",
     )
+    ready_max_lag: float = Field(
+        default=60.0,
+        alias="OMS_READY_MAX_LAG",
+        gt=0,
+        description="Seconds a projection may lag behind the log before /readyz answers 503.",
+    )
     host: str = Field(default="127.0.0.1", alias="OMS_HOST")
     port: int = Field(default=8000, alias="OMS_PORT", ge=1, le=65535)
     log_format: Literal["text", "json"] = Field(default="text", alias="OMS_LOG_FORMAT")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from interfaces.http.deps import read_connection
 from interfaces.http.schemas import Health
+from projections.status import projection_status
 
 router = APIRouter(tags=["health"])
 
@@ -21,9 +22,12 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health)
 def readyz(
-    response: Response, conn: Annotated[psycopg.Connection[Any], Depends(read_connection)]
+    request: Request,
+    response: Response,
+    conn: Annotated[psycopg.Connection[Any], Depends(read_connection)],
 ) -> Health:
-    """The database answers and the projections are tracked."""
+    """Ready when the database answers, no projection is halted and none lags behind the log
+    by more than ``OMS_READY_MAX_LAG`` seconds (reads would wait or be stale)."""
     checks: dict[str, str] = {}
     try:
         conn.execute("SELECT 1")
@@ -32,17 +36,16 @@ def readyz(
         checks["database"] = f"unreachable: {e}"
         response.status_code = 503
         return Health(status="unavailable", checks=checks)
-    rows = conn.execute(
-        "SELECT name, state FROM projection_tracking ORDER BY name"
-    ).fetchall() if _has_tracking(conn) else []
-    for name, state in rows:
-        checks[f"projection:{name}"] = state
-    if any(state == "halted" for _, state in rows):
+    limit = request.app.state.settings.ready_max_lag
+    ready = True
+    for item in projection_status(conn):
+        late = item["lag_seconds"] > limit
+        ready = ready and item["state"] != "halted" and not late
+        checks[f"projection:{item['name']}"] = (
+            f"{item['state']}, {item['lag_events']} events / {item['lag_seconds']} s behind"
+            + (f" (more than {limit:g} s)" if late else "")
+        )
+    if not ready:
         response.status_code = 503
         return Health(status="degraded", checks=checks)
     return Health(status="ok", checks=checks)
-
-
-def _has_tracking(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute("SELECT to_regclass('projection_tracking') IS NOT NULL").fetchone()
-    return bool(row and row[0])
