@@ -230,7 +230,8 @@ def cmd_run(settings: Settings, host: str | None, port: int | None) -> None:
             [sys.executable, "-m", "interfaces.cli", "project"], env=env
         )
         print(f"Evident is running: API http://{host}:{port}  docs http://{host}:{port}/docs"
-              "  (Ctrl-C stops everything)", file=sys.stderr)
+              f"  care console http://{host}:{port}/console  (Ctrl-C stops everything;"
+              " `oms demo` in another terminal fills it with demo data)", file=sys.stderr)
         try:
             _serve(settings, url, host, port)
         finally:
