@@ -552,6 +552,21 @@ class OrderManagement(Application[UUID]):
 
         return self._retrying(command)
 
+    def _on_order(
+        self,
+        order_id: UUID,
+        change: Callable[[Order, datetime], object],
+        envelope: Envelope,
+        expected_version: int | None,
+    ) -> CommandResult:
+        """A command that changes the order alone (no stock moves)."""
+
+        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
+            change(order, at)
+            return [], None
+
+        return self._order_command(order_id, act, envelope, expected_version)
+
     def _items_for(
         self, changes: Iterable[StockRelease | StockConsumption | Restock]
     ) -> dict[UUID, InventoryItem]:
@@ -578,11 +593,12 @@ class OrderManagement(Application[UUID]):
         self, order_id: UUID, hold_id: UUID, *, reason: str | None, envelope: Envelope,
         expected_version: int | None = None,
     ) -> CommandResult:
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.release_hold(hold_id=hold_id, reason=reason, at=at)
-            return [], None
-
-        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.release_hold(hold_id=hold_id, reason=reason, at=at),
+            envelope.with_reason(reason),
+            expected_version,
+        )
 
     def reject_order(
         self, order_id: UUID, hold_id: UUID, *, envelope: Envelope,
@@ -604,50 +620,59 @@ class OrderManagement(Application[UUID]):
         self, order_id: UUID, *, amount: Decimal, provider: str, reference: str,
         envelope: Envelope, expected_version: int | None = None,
     ) -> CommandResult:
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.authorize(amount=amount, provider=provider, reference=reference, at=at)
-            return [], None
-
-        return self._order_command(order_id, act, envelope, expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.authorize(
+                amount=amount, provider=provider, reference=reference, at=at
+            ),
+            envelope,
+            expected_version,
+        )
 
     def record_authorization_failure(
         self, order_id: UUID, *, provider: str, reason: str, envelope: Envelope,
         expected_version: int | None = None,
     ) -> CommandResult:
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.record_authorization_failure(provider=provider, reason=reason, at=at)
-            return [], None
-
-        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.record_authorization_failure(
+                provider=provider, reason=reason, at=at
+            ),
+            envelope.with_reason(reason),
+            expected_version,
+        )
 
     def capture_payment(
         self, order_id: UUID, *, amount: Decimal, envelope: Envelope,
         expected_version: int | None = None,
     ) -> CommandResult:
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.capture(amount=amount, at=at)
-            return [], None
-
-        return self._order_command(order_id, act, envelope, expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.capture(amount=amount, at=at),
+            envelope,
+            expected_version,
+        )
 
     def void_authorization(
         self, order_id: UUID, *, envelope: Envelope, expected_version: int | None = None
     ) -> CommandResult:
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.void_remaining_authorization(at=at)
-            return [], None
-
-        return self._order_command(order_id, act, envelope, expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.void_remaining_authorization(at=at),
+            envelope,
+            expected_version,
+        )
 
     def refund_payment(
         self, order_id: UUID, *, amount: Decimal, reason: str, envelope: Envelope,
         expected_version: int | None = None,
     ) -> CommandResult:
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.refund(amount=amount, reason=reason, at=at)
-            return [], None
-
-        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.refund(amount=amount, reason=reason, at=at),
+            envelope.with_reason(reason),
+            expected_version,
+        )
 
     def ship(
         self, order_id: UUID, *, location_id: str, lines: Sequence[LineQuantity], carrier: str,
@@ -676,11 +701,12 @@ class OrderManagement(Application[UUID]):
         self, order_id: UUID, shipment_id: UUID, *, envelope: Envelope,
         expected_version: int | None = None,
     ) -> CommandResult:
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.mark_delivered(shipment_id=shipment_id, at=at)
-            return [], None
-
-        return self._order_command(order_id, act, envelope, expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.mark_delivered(shipment_id=shipment_id, at=at),
+            envelope,
+            expected_version,
+        )
 
     def record_delivery_exception(
         self, order_id: UUID, shipment_id: UUID, *, kind: ExceptionKind, detail: str,
@@ -698,11 +724,12 @@ class OrderManagement(Application[UUID]):
         self, order_id: UUID, *, address: Address, envelope: Envelope,
         expected_version: int | None = None,
     ) -> CommandResult:
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.change_shipping_address(address=address, at=at)
-            return [], None
-
-        return self._order_command(order_id, act, envelope, expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.change_shipping_address(address=address, at=at),
+            envelope,
+            expected_version,
+        )
 
     def request_return(
         self, order_id: UUID, *, reason: str, lines: Sequence[LineQuantity], envelope: Envelope,
@@ -720,11 +747,14 @@ class OrderManagement(Application[UUID]):
         self, order_id: UUID, return_id: UUID, *, approved: bool, reason: str | None,
         envelope: Envelope, expected_version: int | None = None,
     ) -> CommandResult:
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.approve_return(return_id=return_id, approved=approved, reason=reason, at=at)
-            return [], None
-
-        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.approve_return(
+                return_id=return_id, approved=approved, reason=reason, at=at
+            ),
+            envelope.with_reason(reason),
+            expected_version,
+        )
 
     def receive_return(
         self, order_id: UUID, return_id: UUID, *, location_id: str,
@@ -752,11 +782,12 @@ class OrderManagement(Application[UUID]):
         self, order_id: UUID, return_id: UUID, *, amount: Decimal, envelope: Envelope,
         expected_version: int | None = None,
     ) -> CommandResult:
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.refund_return(return_id=return_id, amount=amount, at=at)
-            return [], None
-
-        return self._order_command(order_id, act, envelope, expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.refund_return(return_id=return_id, amount=amount, at=at),
+            envelope,
+            expected_version,
+        )
 
     def add_adjustment(
         self, order_id: UUID, *, amount: Decimal, reason: str, envelope: Envelope,
