@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install
+.PHONY: run test lint install bench
 
 $(BIN)/oms: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,6 @@ test: $(BIN)/oms
 lint: $(BIN)/oms
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+bench: $(BIN)/oms
+	$(BIN)/python -m bench

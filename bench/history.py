@@ -23,6 +23,7 @@ insert, since COPY runs the same triggers and defaults.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import random
 import re
 import time
@@ -82,6 +83,7 @@ class History:
     replicas: int
     generate_seconds: float
     copy_seconds: float
+    after_network: int = 0  # the template's events follow this position
 
     @property
     def seconds(self) -> float:
@@ -151,7 +153,48 @@ def build_history(
         replicas=replicas,
         generate_seconds=generated - started,
         copy_seconds=copied - generated,
+        after_network=after_network,
     )
+
+
+def extend_history(
+    database_url: str,
+    history: History,
+    events: int,
+    *,
+    seed: int = 1,
+    on_progress: Callable[[int], None] | None = None,
+) -> History:
+    """Append more copies of ``history``'s template (by COPY) until the log holds at least
+    ``events`` events; ``history`` must describe the log of ``database_url``."""
+    rng = random.Random(seed + history.replicas)
+    started = time.perf_counter()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        template = _template(conn, history.after_network, limit=history.template_events)
+        total = _count(conn)
+        replicas = history.replicas
+        while total < events:
+            _copy_replica(conn, template, replicas, rng)
+            total += len(template.rows)
+            replicas += 1
+            if on_progress:
+                on_progress(len(template.rows))
+        conn.execute(f"VACUUM (ANALYZE) {EVENTS_TABLE}")
+        total = _count(conn)
+    added = replicas - history.replicas
+    return dataclasses.replace(
+        history,
+        events=total,
+        orders=history.orders + history.template_orders * added,
+        customers=history.customers + history.customers // history.replicas * added,
+        replicas=replicas,
+        copy_seconds=history.copy_seconds + time.perf_counter() - started,
+    )
+
+
+def _count(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {EVENTS_TABLE}").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _max_position(conn: psycopg.Connection[Any]) -> int:
@@ -461,12 +504,14 @@ class _Template:
     keys: dict[UUID, bytes | None]  # personal-data keys of the template's subjects
 
 
-def _template(conn: psycopg.Connection[Any], after: int) -> _Template:
+def _template(
+    conn: psycopg.Connection[Any], after: int, limit: int | None = None
+) -> _Template:
     rows = conn.execute(
         f"SELECT originator_id::text, originator_version, topic, state, actor, actor_role,"
         f" channel, reason, correlation_id::text, causation_id::text, command_id::text"
-        f" FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY notification_id",
-        (after,),
+        f" FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+        (after, limit),
     ).fetchall()
     keys: dict[UUID, bytes | None] = {}
     exists = conn.execute("SELECT to_regclass('personal_data_keys') IS NOT NULL").fetchone()

@@ -1,0 +1,232 @@
+"""Figure 4: placing orders over HTTP, 32 connections: requests/s and p99.
+
+Evident's API is served as an operator serves it — ``oms serve`` (uvicorn, one worker
+process, no access log) in a subprocess on 127.0.0.1 — and receives ``POST /v1/orders``
+with two lines reserving at two locations. The baseline is a trivial FastAPI app with one
+validated ``POST`` (a small pydantic model, a plain ``def`` endpoint like Evident's, no
+database) served by ``python -m bench.http`` through the same ``uvicorn.run`` call and
+settings, receiving the same request bodies. The load generator runs in this process:
+32 threads, each with its own keep-alive ``httpx.Client`` (one connection each), sending
+back to back for a fixed window after a warm-up. Being Python on the same 2 cores, the
+generator limits the baseline more than Evident, which flatters the ratio; the note gives
+the generator's CPU time per request so the reader can judge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from bench.common import (
+    closing_all,
+    drive,
+    evident_app,
+    register_customers,
+    sku_a,
+    sku_b,
+    status,
+    stock_evident,
+)
+from bench.report import Result
+
+NAME = "http"
+CONNECTIONS = 32
+TARGET_RATIO = 0.40
+TARGET_P99_MS = 50.0
+API_KEY = "bench-http-key"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    seconds: float
+    warmup: float
+    pairs_per_connection: int
+
+
+FULL = Sizes(seconds=10.0, warmup=1.5, pairs_per_connection=16)
+QUICK = Sizes(seconds=1.0, warmup=0.3, pairs_per_connection=2)
+
+
+# --- the baseline server ---------------------------------------------------------------------
+
+
+class _Line(BaseModel):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0)
+
+
+class _Order(BaseModel):
+    customer_id: UUID
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    lines: list[_Line] = Field(min_length=1)
+
+
+class _Accepted(BaseModel):
+    id: UUID
+    lines: int
+
+
+def trivial_app() -> FastAPI:
+    """One validated POST and nothing else: what FastAPI + uvicorn cost on their own."""
+    app = FastAPI()
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/orders", status_code=201, response_model=_Accepted)
+    def accept(order: _Order) -> _Accepted:
+        return _Accepted(id=uuid4(), lines=len(order.lines))
+
+    return app
+
+
+def _serve_trivial(host: str, port: int) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    # The same call and settings as ``interfaces.cli._serve``.
+    uvicorn.run(trivial_app(), host=host, port=port, log_level="warning", access_log=False)
+
+
+# --- the load ----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"http: the server exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("http: the server did not start")
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def _body(customer: UUID, n: int) -> dict[str, Any]:
+    return {
+        "customer_id": str(customer), "channel": "web", "currency": "EUR",
+        "lines": [{"sku": sku_a(n), "quantity": 1, "unit_price": "19.99", "tax_rate": "0.19"},
+                  {"sku": sku_b(n), "quantity": 2, "unit_price": "19.99", "tax_rate": "0.19"}],
+        "shipping_address": {"name": "Bench Customer", "line1": "1 Hauptstraße",
+                             "city": "Berlin", "postal_code": "10115", "country": "DE"},
+        "shipping_method": "standard",
+    }
+
+
+@dataclass(frozen=True)
+class Load:
+    rate: float
+    p50: float
+    p99: float
+    cpu_per_request: float  # the generator's own CPU seconds per request
+    errors: int
+    first_error: str | None
+
+
+def _load(base: str, customers: list[UUID], first_pair: int, sizes: Sizes) -> Load:
+    clients = [httpx.Client(base_url=base, headers={"Authorization": f"Bearer {API_KEY}"},
+                            timeout=30) for _ in range(CONNECTIONS)]
+
+    def post(t: int, i: int) -> None:
+        n = first_pair + t * sizes.pairs_per_connection + i % sizes.pairs_per_connection
+        response = clients[t].post("/v1/orders", json=_body(customers[t], n))
+        if response.status_code != 201:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+
+    try:
+        cpu = time.process_time()
+        run = drive(CONNECTIONS, sizes.seconds, post, warmup=sizes.warmup)
+        cpu = time.process_time() - cpu
+    finally:
+        for client in clients:
+            client.close()
+    total = max(run.count, 1) * (sizes.seconds + sizes.warmup) / sizes.seconds
+    return Load(run.rate, run.percentile(50), run.percentile(99), cpu / total, run.errors,
+                run.first_error)
+
+
+def run(database_url: str, sizes: Sizes = FULL) -> tuple[list[Result], list[str]]:
+    base_pair = 700_000  # SKU pairs of their own
+    app = evident_app(database_url, pool_size=2)
+    with closing_all(app):
+        status("http: stocking")
+        stock_evident(app, range(base_pair, base_pair + CONNECTIONS * sizes.pairs_per_connection))
+        customers = register_customers(app, CONNECTIONS)
+    loads: dict[str, Load] = {}
+    for side in ("evident", "trivial"):
+        port = _free_port()
+        if side == "evident":
+            env = {**os.environ, "DATABASE_URL": database_url, "OMS_API_KEYS":
+                   f"bench:client:{API_KEY}", "OMS_LOG_LEVEL": "WARNING"}
+            command = [sys.executable, "-m", "interfaces.cli", "serve", "--host", "127.0.0.1",
+                       "--port", str(port)]
+        else:
+            env = dict(os.environ)
+            command = [sys.executable, "-m", "bench.http", "--port", str(port)]
+        status(f"http: {side} server, {CONNECTIONS} connections")
+        server = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(base, server)
+            loads[side] = _load(base, customers, base_pair, sizes)
+        finally:
+            _stop(server)
+    ours, theirs = loads["evident"], loads["trivial"]
+    results = [
+        Result(f"place order over HTTP, {CONNECTIONS} connections", ours.rate, "req/s",
+               theirs.rate, target_ratio=TARGET_RATIO, row=4),
+        Result("  the same, p99 latency", ours.p99 * 1e3, "ms", theirs.p99 * 1e3,
+               max_value=TARGET_P99_MS, row=4),
+    ]
+    notes = [
+        f"4: oms serve (uvicorn, 1 process) vs a trivial validated FastAPI POST served alike;"
+        f" {sizes.seconds:g} s windows after {sizes.warmup:g} s; p50 Evident"
+        f" {ours.p50 * 1e3:.1f} ms, trivial {theirs.p50 * 1e3:.1f} ms; load generator CPU"
+        f" {ours.cpu_per_request * 1e3:.2f} / {theirs.cpu_per_request * 1e3:.2f} ms per"
+        f" request (Evident / trivial) on the same 2 cores",
+    ]
+    notes += [f"4: {side}: {load.errors} requests failed, first: {load.first_error}"
+              for side, load in loads.items() if load.errors]
+    return results, notes
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.http",
+                                     description="serve the trivial baseline app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    _serve_trivial(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()
