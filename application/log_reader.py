@@ -157,3 +157,14 @@ def cursor_of_position(conn: psycopg.Connection[Any], position: int) -> LogCurso
     if row is None:
         return None
     return LogCursor(row[0], position)
+
+
+def oldest_after(conn: psycopg.Connection[Any], cursor: LogCursor) -> datetime | None:
+    """When the first committed event beyond ``cursor`` was recorded: how long the oldest
+    event a reader has not applied yet has been waiting starts there."""
+    row = conn.execute(
+        "SELECT recorded_at FROM events WHERE (xact_id, notification_id) > (%s::text::xid8, %s)"
+        " ORDER BY xact_id, notification_id LIMIT 1",
+        (str(cursor.transaction), cursor.position),
+    ).fetchone()
+    return None if row is None else row[0]

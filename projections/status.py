@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from application.log_reader import LogCursor, count_after, read_head
+from application.log_reader import LogCursor, count_after, oldest_after, read_head
 
 
 def projection_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
@@ -17,8 +17,7 @@ def projection_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
         return []
     head = read_head(conn)
     rows = conn.execute(
-        "SELECT t.name, t.transaction, t.position, t.state, t.error, t.error_position,"
-        " (SELECT recorded_at FROM events WHERE notification_id = t.position)"
+        "SELECT t.name, t.transaction, t.position, t.state, t.error, t.error_position"
         " FROM projection_tracking t WHERE t.live ORDER BY t.name"
     ).fetchall()
     building = {
@@ -28,16 +27,19 @@ def projection_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
             " WHERE NOT live AND state IN ('building', 'halted')"
         ).fetchall()
     }
-    now = datetime.now(UTC)
+    clock = conn.execute("SELECT clock_timestamp()").fetchone()
+    now: datetime = clock[0] if clock else datetime.now(UTC)  # the clock recorded_at uses
     items = []
-    for name, transaction, position, state, error, error_position, seen_at in rows:
+    for name, transaction, position, state, error, error_position in rows:
         cursor = LogCursor(int(transaction), int(position))
         lag_events = count_after(conn, cursor) if cursor < head.cursor else 0
         lag_seconds = 0.0
-        if lag_events and head.recorded_at is not None:
-            # Age of the oldest event not yet applied is what a user waits for.
-            oldest = seen_at or head.recorded_at
-            lag_seconds = max(0.0, (now - oldest).total_seconds())
+        if lag_events:
+            # How long the oldest event not yet applied has been waiting: what a reader
+            # waits for (not the age of the last applied one, which may be days old).
+            oldest = oldest_after(conn, cursor)
+            if oldest is not None:
+                lag_seconds = max(0.0, (now - oldest).total_seconds())
         items.append(
             {
                 "name": name,
