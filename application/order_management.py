@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -100,7 +101,56 @@ class OrderManagement(Application[UUID]):
 
     def _commit(self, *aggregates: Aggregate, envelope: Envelope) -> int:
         recordings: list[Recording[UUID]] = self.save(*aggregates, envelope=envelope)
+        cache = self.repository.cache
+        if isinstance(cache, LRUCache):
+            # What we just saved is the current version: keep it, so the next command that
+            # loads these aggregates finds them up to date without replaying anything.
+            for aggregate in aggregates:
+                cache.put(aggregate.id, deepcopy(aggregate))
         return max(r.notification.id for r in recordings) if recordings else 0
+
+    def _load_many(self, ids: Sequence[UUID]) -> dict[UUID, Any]:
+        """Load several aggregates with one query for their current versions: cached ones
+        that are still current cost nothing more; only the others are read from the log.
+
+        A version that moves between this query and the save makes the save fail on
+        optimistic concurrency, and the command is retried, so a stale copy never lands.
+        """
+        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            rows = conn.execute(
+                "SELECT originator_id AS id, max(originator_version) AS version FROM events"
+                " WHERE originator_id = ANY(%s) GROUP BY originator_id",
+                (list(ids),),
+            ).fetchall()
+        current = {row["id"]: row["version"] for row in rows}
+        cache = self.repository.cache
+        found: dict[UUID, Any] = {}
+        for aggregate_id in ids:
+            if aggregate_id not in current:
+                continue
+            copy = self._current_cached(cache, aggregate_id, current[aggregate_id])
+            found[aggregate_id] = copy if copy is not None else self._load_optional(aggregate_id)
+        return found
+
+    def _current_cached(self, cache: Any, aggregate_id: UUID, version: int) -> Any | None:
+        """A copy of the cached aggregate if it is at ``version``, else None.
+
+        The library fast-forwards cached aggregates in place under a per-aggregate lock;
+        copying under the same lock means a copy is never taken half-way through that.
+        """
+        if not isinstance(cache, LRUCache):
+            return None
+        repository = self.repository
+        lock = repository._use_fastforward_lock(aggregate_id)  # the library's own lock
+        try:
+            with lock:
+                try:
+                    cached = cache.get(aggregate_id)
+                except KeyError:
+                    return None
+                return deepcopy(cached) if cached.version == version else None
+        finally:
+            repository._disuse_fastforward_lock(aggregate_id)
 
     def _result(
         self, aggregate: Aggregate, position: int, created_id: UUID | None = None
@@ -244,17 +294,30 @@ class OrderManagement(Application[UUID]):
                 continue
         return items
 
-    def inventory_items(self, sku: str) -> list[InventoryItem]:
+    def inventory_items(
+        self, sku: str, network: LocationNetwork | None = None
+    ) -> list[InventoryItem]:
         """The SKU's inventory items at every known location (those that exist)."""
-        network = self.network()
+        return self.stock_of([sku], network)
+
+    def stock_of(
+        self, skus: Iterable[str], network: LocationNetwork | None = None
+    ) -> list[InventoryItem]:
+        """The inventory items of ``skus`` at every location, in location priority order.
+
+        One query finds which (SKU, location) pairs have stock records at all and at which
+        version, so a command loads only those, and only those not already current in memory.
+        """
+        network = network or self.network()
         if network is None:
             return []
-        items = []
-        for location in network.by_priority:
-            found = self._load_optional(inventory_item_id(sku, location.location_id))
-            if isinstance(found, InventoryItem):
-                items.append(found)
-        return items
+        wanted = [
+            inventory_item_id(sku, location.location_id)
+            for sku in dict.fromkeys(skus)
+            for location in network.by_priority
+        ]
+        loaded = self._load_many(wanted)
+        return [loaded[i] for i in wanted if isinstance(loaded.get(i), InventoryItem)]
 
     # --- customers --------------------------------------------------------------------------
 
@@ -435,7 +498,9 @@ class OrderManagement(Application[UUID]):
     ) -> CommandResult:
         """Place an order and reserve its stock in the same transaction."""
         order_id = order_id or self.new_id()
-        customer = self._load_optional(customer_id)
+        # The customer and the location network in one round trip.
+        first = self._load_many([customer_id, LocationNetwork.ID])
+        customer = first.get(customer_id)
         if not isinstance(customer, Customer):
             raise InvalidRequestError(
                 f"there is no customer {customer_id}: register the customer first",
@@ -456,12 +521,11 @@ class OrderManagement(Application[UUID]):
             if attempts > 1 and self._load_optional(order_id) is not None:
                 raise AlreadyExistsError(f"order {order_id} already exists", field="id")
             at = self.clock()
+            network = first.get(LocationNetwork.ID) if attempts == 1 else self.network()
             items = {
                 (item.sku, item.location_id): item
-                for sku in dict.fromkeys(line.sku for line in lines)
-                for item in self.inventory_items(sku)
+                for item in self.stock_of((line.sku for line in lines), network)
             }
-            network = self.network()
             priority = {loc.location_id: loc.priority for loc in network.by_priority} if (
                 network
             ) else {}
