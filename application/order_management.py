@@ -622,12 +622,14 @@ class OrderManagement(Application[UUID]):
         change: Callable[[Order, datetime], object],
         envelope: Envelope,
         expected_version: int | None,
+        created_id: UUID | None = None,
     ) -> CommandResult:
-        """A command that changes the order alone (no stock moves)."""
+        """A command that changes the order alone (no stock moves); ``created_id`` names the
+        hold, return, note... it adds, for the answer."""
 
         def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
             change(order, at)
-            return [], None
+            return [], created_id
 
         return self._order_command(order_id, act, envelope, expected_version)
 
@@ -647,11 +649,13 @@ class OrderManagement(Application[UUID]):
     ) -> CommandResult:
         hold_id = self.new_id()
 
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.place_hold(hold_id=hold_id, type=type, reason=reason, at=at)
-            return [], hold_id
-
-        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.place_hold(hold_id=hold_id, type=type, reason=reason, at=at),
+            envelope.with_reason(reason),
+            expected_version,
+            created_id=hold_id,
+        )
 
     def release_hold(
         self, order_id: UUID, hold_id: UUID, *, reason: str | None, envelope: Envelope,
@@ -801,11 +805,15 @@ class OrderManagement(Application[UUID]):
     ) -> CommandResult:
         return_id = self.new_id()
 
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.request_return(return_id=return_id, reason=reason, lines=lines, at=at)
-            return [], return_id
-
-        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.request_return(
+                return_id=return_id, reason=reason, lines=lines, at=at
+            ),
+            envelope.with_reason(reason),
+            expected_version,
+            created_id=return_id,
+        )
 
     def decide_return(
         self, order_id: UUID, return_id: UUID, *, approved: bool, reason: str | None,
@@ -860,11 +868,15 @@ class OrderManagement(Application[UUID]):
         """A goodwill credit on the order."""
         adjustment_id = self.new_id()
 
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.add_adjustment(adjustment_id=adjustment_id, amount=amount, reason=reason, at=at)
-            return [], adjustment_id
-
-        return self._order_command(order_id, act, envelope.with_reason(reason), expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.add_adjustment(
+                adjustment_id=adjustment_id, amount=amount, reason=reason, at=at
+            ),
+            envelope.with_reason(reason),
+            expected_version,
+            created_id=adjustment_id,
+        )
 
     def add_order_note(
         self, order_id: UUID, *, text: str, envelope: Envelope,
@@ -872,11 +884,15 @@ class OrderManagement(Application[UUID]):
     ) -> CommandResult:
         note_id = self.new_id()
 
-        def act(order: Order, at: datetime) -> tuple[list[InventoryItem], UUID | None]:
-            order.add_note(note_id=note_id, text=text, author=envelope.actor, at=at)
-            return [], note_id
-
-        return self._order_command(order_id, act, envelope, expected_version)
+        return self._on_order(
+            order_id,
+            lambda order, at: order.add_note(
+                note_id=note_id, text=text, author=envelope.actor, at=at
+            ),
+            envelope,
+            expected_version,
+            created_id=note_id,
+        )
 
     def allocate_backorders(
         self, order_id: UUID, *, envelope: Envelope, expected_version: int | None = None
