@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -29,6 +30,11 @@ MinPosition = Annotated[
     Query(ge=0, description="Wait until the read model has processed this log position."),
 ]
 Limit = Annotated[int, Query(ge=1, description="Items per page (at most 500).")]
+AsOf = Annotated[
+    datetime | None,
+    Query(description="Answer as things were at this RFC 3339 time (with offset), "
+                      "reconstructed from the event store."),
+]
 
 
 def read_model(

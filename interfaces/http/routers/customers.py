@@ -7,7 +7,6 @@ Analysts see it with personal data masked, as on the care dashboard.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -17,7 +16,7 @@ from domain.customer import Customer
 from domain.errors import AddressLabelExistsError
 from domain.values import ConsentChannel
 from interfaces.http.deps import OMS, ExpectedVersion, Reader, WriteEnvelope, command_answer
-from interfaces.http.reading import MinPosition
+from interfaces.http.reading import AsOf, MinPosition
 from interfaces.http.schemas import (
     CommandOut,
     ConsentIn,
@@ -149,10 +148,7 @@ def get_customer(
     principal: Reader,
     response: Response,
     min_position: MinPosition = None,
-    as_of: Annotated[
-        datetime | None,
-        Query(description="The profile as it was at this RFC 3339 time (with offset)."),
-    ] = None,
+    as_of: AsOf = None,
     version: Annotated[int | None, Query(ge=1, description="The profile at this version.")] = None,
 ) -> Any:
     """The customer's profile from the event store (always current, so ``min_position`` has

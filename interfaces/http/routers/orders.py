@@ -29,6 +29,7 @@ from interfaces.http.deps import (
 )
 from interfaces.http.reading import (
     MAX_LIMIT,
+    AsOf,
     Limit,
     MinPosition,
     decode_cursor,
@@ -529,11 +530,7 @@ def get_order(
     oms: OMS,
     _: Reader,
     min_position: MinPosition = None,
-    as_of: Annotated[
-        datetime | None,
-        Query(description="Reconstruct the order from the events recorded at or before this "
-                          "RFC 3339 time (with offset)."),
-    ] = None,
+    as_of: AsOf = None,
     version: Annotated[
         int | None, Query(ge=1, description="Reconstruct the order up to this version."),
     ] = None,

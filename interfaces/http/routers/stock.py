@@ -6,17 +6,17 @@ Reads the stock visibility read model; the commands that move stock live in the
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from application.errors import InvalidRequestError, NotFoundError
+from application.errors import NotFoundError
 from interfaces.http.deps import OMS, ReadConn, Reader
 from interfaces.http.reading import (
     MAX_LIMIT,
+    AsOf,
     Limit,
     MinPosition,
     decode_cursor,
@@ -98,16 +98,10 @@ def get_stock(
     oms: OMS,
     _: Reader,
     min_position: MinPosition = None,
-    as_of: Annotated[
-        datetime | None,
-        Query(description="Stock as it was at this RFC 3339 time (with offset), rebuilt from "
-                          "the event store."),
-    ] = None,
+    as_of: AsOf = None,
 ) -> Any:
     """Network totals of one SKU and its stock at every location (now, or ``as_of``)."""
     if as_of is not None:
-        if as_of.utcoffset() is None:
-            raise InvalidRequestError("as_of needs a timezone offset", field="as_of")
         items = oms.inventory_as_of(sku, as_of)
         if not items:
             raise NotFoundError(f"there was no stock record for SKU {sku!r} at {as_of}")
