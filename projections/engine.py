@@ -140,14 +140,15 @@ def ensure_projection(conn: psycopg.Connection[Any], projection: Projection) -> 
 def live_schema(conn: psycopg.Connection[Any], name: str) -> tuple[str, LogCursor] | None:
     """The schema queries should read for projection ``name`` and how far it has got, or
     None while no worker has created it yet."""
-    exists = conn.execute("SELECT to_regclass('projection_tracking') IS NOT NULL").fetchone()
-    if not exists or not exists[0]:
-        return None
-    row = conn.execute(
-        "SELECT generation, transaction, position FROM projection_tracking"
-        " WHERE name = %s AND live",
-        (name,),
-    ).fetchone()
+    try:
+        # Every read-model request asks this: one query, not a catalogue lookup first.
+        row = conn.execute(
+            "SELECT generation, transaction, position FROM projection_tracking"
+            " WHERE name = %s AND live",
+            (name,),
+        ).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None  # no worker has started yet
     if row is None:
         return None
     return schema_name(name, int(row[0])), LogCursor(int(row[1]), int(row[2]))
