@@ -16,6 +16,7 @@ the eventsourcing library at its documented seams rather than forking it:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -46,6 +47,8 @@ from application.transcoding import OrjsonTranscoder
 EVENTS_TABLE = "events"
 SNAPSHOTS_TABLE = "snapshots"
 NOTIFY_CHANNEL = "evident_events"
+# At most one NOTIFY per this many seconds per process (see EventRecorder._announcing).
+ANNOUNCE_INTERVAL = 0.005
 
 # Why an advisory lock: two processes starting at once (API and worker) would otherwise
 # race on CREATE ... IF NOT EXISTS, which is not concurrency-safe in PostgreSQL.
@@ -104,7 +107,17 @@ BEGIN
          WHERE originator_id = NEW.originator_id
            AND originator_version = NEW.originator_version - 1;
     END IF;
-    NEW.hash := evident_event_hash(previous, NEW);
+    -- evident_event_hash(previous, NEW), written out: calling the SQL function from here
+    -- would plan it anew in every transaction, which costs more than the hash itself.
+    -- tests/store/test_tamper_evidence.py checks that the two agree.
+    NEW.hash := sha256(
+        coalesce(previous, ''::bytea)
+        || convert_to(jsonb_build_array(
+               NEW.originator_id, NEW.originator_version, NEW.topic,
+               to_char(NEW.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               NEW.actor, NEW.actor_role, NEW.channel, NEW.reason,
+               NEW.correlation_id, NEW.causation_id, NEW.command_id)::text, 'UTF8')
+        || NEW.state);
     RETURN NEW;
 END;
 $$;
@@ -168,24 +181,9 @@ class EventRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE):
         super().__init__(datastore, events_table_name=events_table_name)
-        # One statement is one transaction in autocommit: a command's events from every
-        # aggregate it touched are all recorded, or none are. ``WITH ORDINALITY`` keeps the
-        # positions in the order the events were raised.
-        self._insert_sql = SQL(
-            "INSERT INTO {table} (originator_id, originator_version, topic, state, actor,"
-            " actor_role, channel, reason, correlation_id, causation_id, command_id)"
-            " SELECT e.originator_id, e.originator_version, e.topic, e.state,"
-            " %s, %s, %s, %s, %s, %s, %s"
-            " FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
-            " WITH ORDINALITY AS e(originator_id, originator_version, topic, state, n)"
-            " ORDER BY e.n"
-            " RETURNING originator_id, originator_version, notification_id"
-        ).format(table=SQL(events_table_name))
-        self._insert_with_keys_sql = SQL(
-            "WITH new_keys AS (INSERT INTO personal_data_keys (subject_id, key)"
-            " SELECT * FROM unnest(%s::uuid[], %s::bytea[])) "
-        ) + self._insert_sql
-        self._notify_sql = SQL("NOTIFY {}").format(SQL(NOTIFY_CHANNEL))
+        self._table = events_table_name
+        self._statements: dict[tuple[int, int, bool], str] = {}
+        self._next_announcement = 0.0
 
     def _lock_table(self, curs: psycopg.Cursor[DictRow]) -> None:
         """Deliberately nothing: gap-safety comes from the reader (DESIGN decision 5)."""
@@ -205,17 +203,56 @@ class EventRecorder(PostgresApplicationRecorder):
             raise ProgrammingError(msg)
         new_keys = self.take_new_keys()
         with self.datastore.get_connection() as conn:
-            positions = self.append(conn, stored_events, envelope, new_keys)
-            # Notify after the commit, in its own tiny transaction: a NOTIFY inside the
-            # writing transaction would take PostgreSQL's global notify lock across the
-            # commit's WAL flush and serialise every writer.
-            conn.execute(self._notify_sql)
-        return positions
+            return self.append(conn, stored_events, envelope, new_keys)
 
     def take_new_keys(self) -> dict[UUID, bytes]:
         """Personal-data keys to store with the events being inserted (set by the factory)."""
         return {}
 
+    def _statement(self, events: int, keys: int, announce: bool) -> str:
+        """The INSERT for ``events`` rows (and ``keys`` new personal-data keys), made once.
+
+        Plain ``VALUES`` rows rather than arrays to ``unnest``: nothing to build into arrays
+        on the way out, nothing to unpack on the way in, and PostgreSQL numbers and returns
+        the rows in the order they are listed, which is the order the events were raised.
+        """
+        statement = self._statements.get((events, keys, announce))
+        if statement is None:
+            rows = ", ".join(
+                f"(%(i{n})s, %(v{n})s, %(t{n})s, %(s{n})s, %(actor)s, %(role)s, %(channel)s,"
+                " %(reason)s, %(correlation)s, %(causation)s, %(command)s)"
+                for n in range(events)
+            )
+            # PostgreSQL delivers one notification per channel and payload per transaction,
+            # however many rows ask for it.
+            notify = f", pg_notify('{NOTIFY_CHANNEL}', '')" if announce else ""
+            statement = (
+                f"INSERT INTO {self._table} (originator_id, originator_version, topic, state,"
+                " actor, actor_role, channel, reason, correlation_id, causation_id, command_id)"
+                f" VALUES {rows} RETURNING notification_id{notify}"
+            )
+            if keys:
+                # New data subjects' keys go in with their first events: one statement, so a
+                # duplicate registration fails on both at once and there is no extra commit.
+                pairs = ", ".join(f"(%(ks{n})s, %(kk{n})s)" for n in range(keys))
+                statement = (
+                    "WITH new_keys AS (INSERT INTO personal_data_keys (subject_id, key)"
+                    f" VALUES {pairs}) {statement}"
+                )
+            self._statements[(events, keys, announce)] = statement
+        return statement
+
+    def _announcing(self) -> bool:
+        """Whether this append should wake the projection workers (LISTEN/NOTIFY).
+
+        A NOTIFY takes PostgreSQL's global notification lock from the commit until the
+        transaction ends, so writers that all notified would commit one at a time; a NOTIFY
+        of its own after the commit costs a second round trip. So at most one append per
+        ``ANNOUNCE_INTERVAL`` (per process) carries the NOTIFY in its own statement. A
+        worker that was woken keeps looking at short intervals for a while afterwards
+        (``projections.engine.Worker``), which covers the commits in between.
+        """
+        return time.monotonic() >= self._next_announcement
     def append(
         self,
         conn: psycopg.Connection[Any],
@@ -225,37 +262,48 @@ class EventRecorder(PostgresApplicationRecorder):
     ) -> list[int]:
         """Append events on ``conn`` (in its transaction, if one is open); return positions.
 
-        ``new_keys`` (new data subjects' keys) are inserted by the same statement.
+        One statement is one transaction in autocommit: a command's events from every
+        aggregate it touched are all recorded, or none are. ``new_keys`` (new data subjects'
+        keys) are inserted by the same statement.
         """
-        if new_keys:
-            sql = self._insert_with_keys_sql
-            key_params: tuple[Any, ...] = (list(new_keys), list(new_keys.values()))
-        else:
-            sql, key_params = self._insert_sql, ()
-        params = (
-            *key_params,
-            envelope.actor,
-            envelope.role,
-            envelope.channel,
-            envelope.reason,
-            envelope.correlation_id,
-            envelope.causation_id,
-            envelope.command_id,
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        )
+        new_keys = new_keys or {}
+        params: dict[str, Any] = {
+            "actor": envelope.actor,
+            "role": envelope.role,
+            "channel": envelope.channel,
+            "reason": envelope.reason,
+            "correlation": envelope.correlation_id,
+            "causation": envelope.causation_id,
+            "command": envelope.command_id,
+        }
+        for n, e in enumerate(stored_events):
+            params[f"i{n}"] = e.originator_id
+            params[f"v{n}"] = e.originator_version
+            params[f"t{n}"] = e.topic
+            params[f"s{n}"] = e.state
+        for n, (subject, key) in enumerate(new_keys.items()):
+            params[f"ks{n}"] = subject
+            params[f"kk{n}"] = key
+        announce = self._announcing()
+        if announce:
+            self._next_announcement = time.monotonic() + ANNOUNCE_INTERVAL
+        statement = self._statement(len(stored_events), len(new_keys), announce)
         try:
             with conn.cursor(row_factory=tuple_row) as cur:
-                rows = cur.execute(sql, params, prepare=True).fetchall()
+                rows = cur.execute(statement, params, prepare=True).fetchall()
         except psycopg.errors.UniqueViolation as e:
+            if announce:
+                self._next_announcement = 0.0  # it was not sent: the next append sends it
             # Someone else saved this aggregate version first: optimistic concurrency.
             raise IntegrityError(str(e)) from e
-        positions = {(r[0], r[1]): r[2] for r in rows}
-        return [positions[(UUID(str(e.originator_id)), e.originator_version)]
-                for e in stored_events]
-
+        except BaseException:
+            if announce:
+                self._next_announcement = 0.0
+            raise
+        if len(rows) != len(stored_events):
+            msg = f"inserted {len(rows)} of {len(stored_events)} events"
+            raise ProgrammingError(msg)
+        return [row[0] for row in rows]
 
 class SnapshotRecorder(PostgresAggregateRecorder):
     """Stores snapshots in a plain table; they are a cache, rebuilt from the log at will."""
@@ -354,7 +402,8 @@ class EvidentFactory(PostgresFactory):
     def aggregate_recorder(self, purpose: str = "events") -> PostgresAggregateRecorder:
         if purpose == "snapshots":
             return SnapshotRecorder(self.datastore)
-        return EventRecorder(self.datastore)
+        recorder = EventRecorder(self.datastore)
+        return recorder
 
 
 # The library resolves ``PERSISTENCE_MODULE`` to a module and uses its ``Factory``.

@@ -534,6 +534,9 @@ class Until:
 
 
 HORIZON_WAIT = 60.0
+# After it last applied events, a worker looks for more every LINGER_POLL seconds for LINGER.
+LINGER = 0.25
+LINGER_POLL = 0.004
 
 
 class HorizonHeldBackError(RuntimeError):
@@ -620,6 +623,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.stopping = threading.Event()
         self._on_progress = on_progress
+        self._busy_at = 0.0
 
     def stop(self) -> None:
         self.stopping.set()
@@ -648,7 +652,9 @@ class Worker:
                         busy = True
                         if self._on_progress:
                             self._on_progress(projection.name, applied)
-                if not busy:
+                if busy:
+                    self._busy_at = time.monotonic()
+                else:
                     self._wait_for_notification(conn)
 
     def _acquire(
@@ -671,12 +677,20 @@ class Worker:
         return acquired
 
     def _wait_for_notification(self, conn: psycopg.Connection[Any]) -> None:
-        """Return when new events were announced, the poll interval passed, or we must stop."""
+        """Return when new events were announced, the poll interval passed, or we must stop.
+
+        Writers announce at most one commit per few milliseconds (``EventRecorder``), so for
+        a while after it last found events the worker looks again every ``LINGER_POLL``
+        seconds: the commits between two announcements are picked up without waiting for
+        the next one, or for the poll interval once writing stops.
+        """
         # Notifications that arrived while we were applying are queued by psycopg: if there
         # are any, there may be more to read right away.
         if any(True for _ in conn.notifies(timeout=0)):
             return
-        deadline = time.monotonic() + self.poll_interval
+        now = time.monotonic()
+        lingering = now - self._busy_at < LINGER
+        deadline = now + (LINGER_POLL if lingering else self.poll_interval)
         while not self.stopping.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
