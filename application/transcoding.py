@@ -46,52 +46,116 @@ def _topic(cls: type) -> str:
     return get_topic(cls)
 
 
+# Every event of every command and projection passes through here, so both directions
+# dispatch on the exact type through a table (filled in per class on first sight) rather
+# than asking a chain of questions of every value.
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
+
 def _encode_map(items: dict[Any, Any]) -> Any:
     if all(type(k) is str for k in items) and not (
         len(items) == 1 and next(iter(items)).startswith("$")
     ):
-        return {k: _tag(v) for k, v in items.items()}
+        return {k: v if type(v) in _PLAIN else _tag(v) for k, v in items.items()}
     return {"$map": [[_tag(k), _tag(v)] for k, v in items.items()]}
 
 
-def _tag(value: Any) -> Any:
-    kind: type = type(value)
-    if kind in (str, int, bool, float) or value is None:
-        return value
-    if kind is dict:
-        return _encode_map(value)
-    if kind is list:
-        return [_tag(v) for v in value]
-    if kind is tuple:
-        return {"$tuple": [_tag(v) for v in value]}
-    if kind is Decimal:
-        return {"$dec": str(value)}
-    if kind is UUID:
-        return {"$uuid": str(value)}
-    if kind is datetime:
-        return {"$dt": value.isoformat()}
-    if kind is date:
-        return {"$date": value.isoformat()}
-    if isinstance(value, enum.Enum):
-        return {"$enum": [_topic(kind), _tag(value.value)]}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+def _tag_list(items: list[Any]) -> Any:
+    return [v if type(v) in _PLAIN else _tag(v) for v in items]
+
+
+def _tag_tuple(items: tuple[Any, ...]) -> Any:
+    return {"$tuple": [v if type(v) in _PLAIN else _tag(v) for v in items]}
+
+
+def _tagger_for(kind: type) -> Callable[[Any], Any]:
+    """How to tag a value of ``kind`` (an enum or a dataclass), made once per class."""
+    if issubclass(kind, enum.Enum):
+        topic = _topic(kind)
+        return lambda value: {"$enum": [topic, _tag(value.value)]}
+    if dataclasses.is_dataclass(kind):
+        topic = _topic(kind)
         names, _ = _field_names(kind)
-        return {"$dc": [_topic(kind), {name: _tag(getattr(value, name)) for name in names}]}
-    if kind in (set, frozenset):
-        return {"$set" if kind is set else "$frozenset": [_tag(v) for v in value]}
-    msg = f"cannot store a value of type {kind.__qualname__} in an event: {value!r}"
-    raise TranscodingError(msg)
+
+        def tag_dataclass(value: Any) -> Any:
+            fields = {}
+            for name in names:
+                v = getattr(value, name)
+                fields[name] = v if type(v) in _PLAIN else _tag(v)
+            return {"$dc": [topic, fields]}
+
+        return tag_dataclass
+
+    def refuse(value: Any) -> Any:
+        msg = f"cannot store a value of type {kind.__qualname__} in an event: {value!r}"
+        raise TranscodingError(msg)
+
+    return refuse
+
+
+_TAGGERS: dict[type, Callable[[Any], Any]] = {
+    dict: _encode_map,
+    list: _tag_list,
+    tuple: _tag_tuple,
+    Decimal: lambda value: {"$dec": str(value)},
+    UUID: lambda value: {"$uuid": str(value)},
+    datetime: lambda value: {"$dt": value.isoformat()},
+    date: lambda value: {"$date": value.isoformat()},
+    set: lambda value: {"$set": [_tag(v) for v in value]},
+    frozenset: lambda value: {"$frozenset": [_tag(v) for v in value]},
+}
+
+
+def _tag(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    tagger = _TAGGERS.get(kind)
+    if tagger is None:
+        tagger = _TAGGERS[kind] = _tagger_for(kind)
+    return tagger(value)
+
+
+@cache
+def _dataclass_decoder(topic: str) -> Callable[[dict[str, Any]], Any]:
+    """How to rebuild the dataclass stored under ``topic`` from its decoded fields.
+
+    Stored values were valid when they were stored, so a class without ``__post_init__``
+    checks is filled in directly when the stored fields are exactly its fields; anything
+    else (validation to run, fields added or removed since) goes through ``__init__`` with
+    what it takes, and sets the rest afterwards, as the class would have.
+    """
+    cls = _resolve(topic)
+    names, init = _field_names(cls)
+    exact = frozenset(names)
+    direct = not hasattr(cls, "__post_init__") and exact == init
+
+    def decode(fields: dict[str, Any]) -> Any:
+        if direct and fields.keys() == exact:
+            obj = object.__new__(cls)
+            obj.__dict__.update(fields)
+            return obj
+        obj = cls(**{k: v for k, v in fields.items() if k in init})
+        for name, field_value in fields.items():
+            if name not in init:
+                object.__setattr__(obj, name, field_value)
+        return obj
+
+    return decode
 
 
 def _untag_dataclass(data: list[Any]) -> Any:
-    cls = _resolve(data[0])
-    fields = {k: _untag(v) for k, v in data[1].items()}
-    _, init = _field_names(cls)
-    obj = cls(**{k: v for k, v in fields.items() if k in init})
-    for name, field_value in fields.items():
-        if name not in init:
-            object.__setattr__(obj, name, field_value)
-    return obj
+    return _dataclass_decoder(data[0])(_untag_fields(data[1]))
+
+
+@cache
+def _enum_member(topic: str, value: Any) -> Any:
+    return _resolve(topic)(value)
+
+
+def _untag_enum(data: list[Any]) -> Any:
+    value = data[1]
+    return _enum_member(data[0], value if type(value) in _PLAIN else _untag(value))
 
 
 _UNTAGGERS: dict[str, Callable[[Any], Any]] = {
@@ -99,31 +163,43 @@ _UNTAGGERS: dict[str, Callable[[Any], Any]] = {
     "$uuid": UUID,
     "$dt": datetime.fromisoformat,
     "$date": date.fromisoformat,
-    "$tuple": lambda items: tuple(_untag(v) for v in items),
+    "$tuple": lambda items: tuple(_untag_list(items)),
     "$set": lambda items: {_untag(v) for v in items},
     "$frozenset": lambda items: frozenset(_untag(v) for v in items),
     "$map": lambda pairs: {_untag(k): _untag(v) for k, v in pairs},
-    "$enum": lambda data: _resolve(data[0])(_untag(data[1])),
+    "$enum": _untag_enum,
     "$dc": _untag_dataclass,
 }
 
 
+def _untag_list(items: list[Any]) -> list[Any]:
+    return [v if type(v) in _PLAIN else _untag(v) for v in items]
+
+
+def _untag_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """A decoded mapping's values untagged (plain ones, most of them, left as they are)."""
+    for k, v in fields.items():
+        if type(v) not in _PLAIN:
+            fields[k] = _untag(v)
+    return fields
+
+
 def _untag(value: Any) -> Any:
-    kind: type = type(value)
+    kind = type(value)
+    if kind is dict:
+        if len(value) == 1:
+            for key in value:
+                if key[:1] == "$":
+                    try:
+                        untag = _UNTAGGERS[key]
+                    except KeyError:
+                        msg = f"stored event holds an unknown tag {key!r}"
+                        raise TranscodingError(msg) from None
+                    return untag(value[key])
+        return _untag_fields(value)
     if kind is list:
-        return [_untag(v) for v in value]
-    if kind is not dict:
-        return value
-    if len(value) == 1:
-        key = next(iter(value))
-        if key.startswith("$"):
-            try:
-                untag = _UNTAGGERS[key]
-            except KeyError:
-                msg = f"stored event holds an unknown tag {key!r}"
-                raise TranscodingError(msg) from None
-            return untag(value[key])
-    return {k: _untag(v) for k, v in value.items()}
+        return _untag_list(value)
+    return value
 
 
 class OrjsonTranscoder(Transcoder):
