@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -191,6 +192,13 @@ def subjects_in(states: Iterable[bytes]) -> set[UUID]:
     return found
 
 
+@lru_cache(maxsize=4096)
+def _cipher(key: bytes) -> AESGCM:
+    """An AES-GCM cipher for ``key``; setting one up costs as much as using it, so the
+    ciphers of recently used keys are kept. An erased key is never asked for again."""
+    return AESGCM(key)
+
+
 def _redacted(field: str) -> Any:
     return REDACTED_ADDRESS if "address" in field else REDACTED
 
@@ -207,6 +215,7 @@ class PersonalDataMapper(Mapper[UUID]):
         # Keys made for new subjects while mapping a command's events, per thread, for the
         # recorder to store in the same statement as those events (see take_new_keys).
         self._local = threading.local()
+        self._fields: dict[type, tuple[tuple[str, ...], bool]] = {}
 
     def take_new_keys(self) -> dict[UUID, bytes]:
         """Keys created for subjects first seen by this thread's last mapping; cleared."""
@@ -217,24 +226,36 @@ class PersonalDataMapper(Mapper[UUID]):
     # --- writing ------------------------------------------------------------------------------
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        fields = PERSONAL_FIELDS.get(_event_type(get_topic(type(domain_event))))
+        kind = type(domain_event)
+        known = self._fields.get(kind)
+        if known is None:
+            event_type = _event_type(get_topic(kind))
+            known = self._fields[kind] = (
+                PERSONAL_FIELDS.get(event_type, ()), event_type == "Customer.Registered"
+            )
+        fields, registers_subject = known
         if not fields:
             return super().to_stored_event(domain_event)
         state = dict(vars(domain_event))
         subject = self._subject(domain_event, state)
-        if _event_type(get_topic(type(domain_event))) == "Customer.Registered":
+        present = [name for name in fields if state.get(name) is not None]
+        # One call for all the randomness this event needs: a system call costs more than
+        # the encryption it feeds.
+        random = os.urandom(32 + 12 * len(present))
+        if registers_subject:
             # A new subject: its key is stored with the event, in the same transaction (a
             # duplicate registration fails on both at once), so there is no extra commit.
-            key = os.urandom(32)
+            key = random[:32]
             if not hasattr(self._local, "new_keys"):
                 self._local.new_keys = {}
             self._local.new_keys[subject] = key
         else:
             key = self.keys.key_for(subject)
-        for name in fields:
-            if state.get(name) is not None:
-                state[name] = self._seal(subject, key, state[name])
-        sealed = object.__new__(type(domain_event))
+        cipher = _cipher(key)
+        for n, name in enumerate(present):
+            state[name] = self._seal(subject, cipher, random[32 + 12 * n:44 + 12 * n],
+                                     state[name])
+        sealed = object.__new__(kind)
         object.__setattr__(sealed, "__dict__", state)
         return super().to_stored_event(sealed)
 
@@ -250,11 +271,10 @@ class PersonalDataMapper(Mapper[UUID]):
             raise SubjectErasedError(f"no data subject known for {domain_event.originator_id}")
         return subject
 
-    def _seal(self, subject: UUID, key: bytes, value: Any) -> PersonalData:
-        nonce = os.urandom(12)
+    def _seal(self, subject: UUID, cipher: AESGCM, nonce: bytes, value: Any) -> PersonalData:
         # The subject id is bound in as associated data: a box cannot be moved to another
         # subject's event and still open.
-        sealed = AESGCM(key).encrypt(nonce, self._values.encode(value), subject.bytes)
+        sealed = cipher.encrypt(nonce, self._values.encode(value), subject.bytes)
         return PersonalData(subject, base64.b64encode(nonce + sealed).decode())
 
     # --- reading ------------------------------------------------------------------------------
@@ -289,7 +309,7 @@ class PersonalDataMapper(Mapper[UUID]):
         if key is None:
             return _redacted(field)
         raw = base64.b64decode(box.sealed)
-        plain = AESGCM(key).decrypt(raw[:12], raw[12:], box.subject.bytes)
+        plain = _cipher(key).decrypt(raw[:12], raw[12:], box.subject.bytes)
         return self._values.decode(plain)
 
 
