@@ -13,18 +13,19 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Notification, Recording
 from eventsourcing.utils import EnvType
+from psycopg.rows import tuple_row
 
+from application.aggregate_cache import AggregateCache, copy_aggregate
 from application.envelope import Envelope
 from application.errors import (
     AlreadyExistsError,
@@ -97,60 +98,123 @@ class OrderManagement(Application[UUID]):
     def construct_factory(self, env: Any) -> Any:
         return EvidentFactory(env)
 
+    def construct_repository(self) -> Repository[UUID]:
+        """The library's repository for reading from the store, and Evident's own cache.
+
+        The library's cache changes cached aggregates in place and deep-copies them on every
+        read; ``application.aggregate_cache`` explains the cheaper rule kept here instead.
+        """
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        self.aggregates = AggregateCache(int(maxsize) if maxsize else 0)
+        return Repository(event_store=self.events, snapshot_store=self.snapshots)
+
     # --- plumbing ---------------------------------------------------------------------------
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Record the pending events of ``objs`` (aggregates, or events) in one statement.
+
+        The library's ``save`` does the same with more generality than Evident needs (runtime
+        protocol checks per object, re-reading an aggregate from the store to snapshot it);
+        this is what every command pays, so it does only what Evident uses. Aggregates that
+        reached a snapshot interval are snapshotted from the state in hand, which *is* the
+        state their events produce.
+        """
+        events: list[Any] = []
+        aggregates: list[Aggregate] = []
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                events.extend(obj.collect_events())
+                aggregates.append(obj)
+            elif obj is not None:
+                events.append(obj)
+        if not events:
+            return []
+        mapper = self.mapper
+        stored = [mapper.to_stored_event(event) for event in events]
+        positions = self.recorder.insert_events(stored, **kwargs) or []
+        self._snapshot_where_due(aggregates, events)
+        return [
+            Recording(event, Notification(s.originator_id, s.originator_version, s.topic,
+                                          s.state, position))
+            for event, s, position in zip(events, stored, positions, strict=True)
+        ]
+
+    def _snapshot_where_due(self, aggregates: Sequence[Aggregate], events: Sequence[Any]) -> None:
+        if self.snapshots is None:
+            return
+        due: dict[UUID, Aggregate] = {}
+        by_id = {aggregate.id: aggregate for aggregate in aggregates}
+        for event in events:
+            aggregate = by_id.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate else None
+            if aggregate is not None and interval and event.originator_version % interval == 0:
+                due[aggregate.id] = aggregate
+        for aggregate in due.values():
+            self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
 
     def _commit(self, *aggregates: Aggregate, envelope: Envelope) -> int:
         recordings: list[Recording[UUID]] = self.save(*aggregates, envelope=envelope)
-        cache = self.repository.cache
-        if isinstance(cache, LRUCache):
-            # What we just saved is the current version: keep it, so the next command that
-            # loads these aggregates finds them up to date without replaying anything.
-            for aggregate in aggregates:
-                cache.put(aggregate.id, deepcopy(aggregate))
+        # What we just saved is the current version: keep it, so the next command that
+        # loads these aggregates finds them up to date without replaying anything. The
+        # command is done with them; from now on nobody changes them (aggregate_cache).
+        for aggregate in aggregates:
+            self.aggregates.put(aggregate)
         return max(r.notification.id for r in recordings) if recordings else 0
 
-    def _load_many(self, ids: Sequence[UUID]) -> dict[UUID, Any]:
-        """Load several aggregates with one query for their current versions: cached ones
-        that are still current cost nothing more; only the others are read from the log.
-
-        A version that moves between this query and the save makes the save fail on
-        optimistic concurrency, and the command is retried, so a stale copy never lands.
-        """
-        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-            rows = conn.execute(
-                "SELECT originator_id AS id, max(originator_version) AS version FROM events"
+    def _versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The current version of each of ``ids`` that exists, in one query."""
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            rows = cur.execute(
+                "SELECT originator_id, max(originator_version) FROM events"
                 " WHERE originator_id = ANY(%s) GROUP BY originator_id",
                 (list(ids),),
+                prepare=True,
             ).fetchall()
-        current = {row["id"]: row["version"] for row in rows}
-        cache = self.repository.cache
+        return dict(rows)
+
+    def _current(self, ids: Sequence[UUID]) -> dict[UUID, Any]:
+        """The current state of each of ``ids`` that exists, **not to be changed**.
+
+        One query asks the log for their versions; cached aggregates at that version cost
+        nothing more, and only the others are read from the store. A version that moves
+        between this query and a save makes the save fail on optimistic concurrency and
+        the command is retried, so a stale state never lands.
+        """
         found: dict[UUID, Any] = {}
-        for aggregate_id in ids:
-            if aggregate_id not in current:
-                continue
-            copy = self._current_cached(cache, aggregate_id, current[aggregate_id])
-            found[aggregate_id] = copy if copy is not None else self._load_optional(aggregate_id)
+        for aggregate_id, version in self._versions(ids).items():
+            cached = self.aggregates.get(aggregate_id)
+            if cached is None or cached.version != version:
+                cached = self._read(aggregate_id, cached)
+            if cached is not None:
+                found[aggregate_id] = cached
         return found
 
-    def _current_cached(self, cache: Any, aggregate_id: UUID, version: int) -> Any | None:
-        """A copy of the cached aggregate if it is at ``version``, else None.
+    def _load_many(self, ids: Sequence[UUID]) -> dict[UUID, Any]:
+        """Copies of the current state of each of ``ids`` that exists, for a command to change."""
+        return {i: copy_aggregate(a) for i, a in self._current(ids).items()}
 
-        The library fast-forwards cached aggregates in place under a per-aggregate lock;
-        copying under the same lock means a copy is never taken half-way through that.
-        """
-        if not isinstance(cache, LRUCache):
-            return None
-        repository = self.repository
-        lock = repository._use_fastforward_lock(aggregate_id)  # the library's own lock
-        try:
-            with lock:
-                try:
-                    cached = cache.get(aggregate_id)
-                except KeyError:
-                    return None
-                return deepcopy(cached) if cached.version == version else None
-        finally:
-            repository._disuse_fastforward_lock(aggregate_id)
+    def _read(self, aggregate_id: UUID, cached: Any | None = None) -> Any | None:
+        """The aggregate as the store has it now: ``cached`` brought up to date on a copy (one
+        query for the events after it), or read from its snapshot and events; then cached."""
+        if cached is not None:
+            newer: list[Any] = list(self.events.get(aggregate_id, gt=cached.version))
+            if not newer:
+                return cached
+            aggregate = copy_aggregate(cached)
+            for event in newer:
+                aggregate = event.mutate(aggregate)
+        else:
+            try:
+                aggregate = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+        self.aggregates.put(aggregate)
+        return aggregate
+
+    def _shared(self, aggregate_id: UUID) -> Any | None:
+        """The current state of one aggregate, not to be changed (one query when cached)."""
+        return self._read(aggregate_id, self.aggregates.get(aggregate_id))
 
     def _result(
         self, aggregate: Aggregate, position: int, created_id: UUID | None = None
@@ -158,19 +222,15 @@ class OrderManagement(Application[UUID]):
         return CommandResult(aggregate.id, aggregate.version, position, aggregate, created_id)
 
     def _load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
-        try:
-            aggregate: Any = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFoundError(f"there is no {what} {aggregate_id}") from None
+        """A copy of the current ``cls`` with this id, for a command to change."""
+        aggregate = self._load_optional(aggregate_id)
         if not isinstance(aggregate, cls):
             raise NotFoundError(f"there is no {what} {aggregate_id}")
         return aggregate
 
     def _load_optional(self, aggregate_id: UUID) -> Any | None:
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        shared = self._shared(aggregate_id)
+        return None if shared is None else copy_aggregate(shared)
 
     @staticmethod
     def _check_version(aggregate: Aggregate, expected_version: int | None) -> None:
@@ -200,7 +260,8 @@ class OrderManagement(Application[UUID]):
     # --- locations and inventory ------------------------------------------------------------
 
     def network(self) -> LocationNetwork | None:
-        found = self._load_optional(LocationNetwork.ID)
+        """The location network as it is now (not to be changed: ``add_location`` copies it)."""
+        found = self._shared(LocationNetwork.ID)
         return found if isinstance(found, LocationNetwork) else None
 
     def add_location(
@@ -209,7 +270,8 @@ class OrderManagement(Application[UUID]):
     ) -> CommandResult:
         def command() -> CommandResult:
             at = self.clock()
-            network = self.network() or LocationNetwork.create(at=at)
+            current = self.network()
+            network = copy_aggregate(current) if current else LocationNetwork.create(at=at)
             network.add_location(
                 location_id=location_id, name=name, kind=kind, priority=priority, at=at
             )
@@ -421,10 +483,8 @@ class OrderManagement(Application[UUID]):
             envelope.with_reason(reason), expected_version,
         )
         self.personal_data.erase(customer_id)
-        cache = self.repository.cache
-        if isinstance(cache, LRUCache):
-            # Cached aggregates hold opened personal data in memory: start a fresh cache.
-            self.repository.cache = LRUCache(maxsize=cache.maxsize)
+        # Cached aggregates hold opened personal data in memory: start a fresh cache.
+        self.aggregates.clear()
         return result
 
     @property
@@ -484,6 +544,37 @@ class OrderManagement(Application[UUID]):
             raise NotFoundError(f"{what} {aggregate_id} has no version {version}")
         return aggregate
 
+    def _placement_state(
+        self, customer_id: UUID, skus: Sequence[str]
+    ) -> tuple[Any, LocationNetwork | None, dict[tuple[str, str], InventoryItem]]:
+        """The customer, the location network and the SKUs' inventory items (copies, to
+        reserve on), in location priority order.
+
+        One version query for all of them while the cached network is current (which is
+        nearly always: locations are added rarely); otherwise a second one for the items at
+        the locations the network now has.
+        """
+        network = self.aggregates.get(LocationNetwork.ID)
+
+        def item_ids(net: Any) -> list[UUID]:
+            if not isinstance(net, LocationNetwork):
+                return []
+            return [inventory_item_id(sku, location.location_id)
+                    for sku in skus for location in net.by_priority]
+
+        wanted = item_ids(network)
+        current = self._current([customer_id, LocationNetwork.ID, *wanted])
+        if current.get(LocationNetwork.ID) is not network:
+            network = current.get(LocationNetwork.ID)
+            wanted = item_ids(network)
+            current.update(self._current(wanted))
+        items = {}
+        for item_id in wanted:
+            item = current.get(item_id)
+            if isinstance(item, InventoryItem):
+                items[(item.sku, item.location_id)] = copy_aggregate(item)
+        return current.get(customer_id), network, items
+
     def place_order(
         self,
         *,
@@ -498,19 +589,7 @@ class OrderManagement(Application[UUID]):
     ) -> CommandResult:
         """Place an order and reserve its stock in the same transaction."""
         order_id = order_id or self.new_id()
-        # The customer and the location network in one round trip.
-        first = self._load_many([customer_id, LocationNetwork.ID])
-        customer = first.get(customer_id)
-        if not isinstance(customer, Customer):
-            raise InvalidRequestError(
-                f"there is no customer {customer_id}: register the customer first",
-                field="customer_id",
-            )
-        if customer.erased:
-            raise CustomerErasedError(
-                f"customer {customer_id} was erased: no new orders carry their personal data"
-            )
-
+        skus = list(dict.fromkeys(line.sku for line in lines))
         attempts = 0
 
         def command() -> CommandResult:
@@ -518,14 +597,20 @@ class OrderManagement(Application[UUID]):
             attempts += 1
             # Not read before the first attempt: a taken id makes the insert fail, and the
             # retry finds the order and names the conflict (not contention to retry through).
-            if attempts > 1 and self._load_optional(order_id) is not None:
+            if attempts > 1 and self._shared(order_id) is not None:
                 raise AlreadyExistsError(f"order {order_id} already exists", field="id")
             at = self.clock()
-            network = first.get(LocationNetwork.ID) if attempts == 1 else self.network()
-            items = {
-                (item.sku, item.location_id): item
-                for item in self.stock_of((line.sku for line in lines), network)
-            }
+            customer, network, items = self._placement_state(customer_id, skus)
+            if not isinstance(customer, Customer):
+                raise InvalidRequestError(
+                    f"there is no customer {customer_id}: register the customer first",
+                    field="customer_id",
+                )
+            if customer.erased:
+                raise CustomerErasedError(
+                    f"customer {customer_id} was erased: no new orders carry their personal"
+                    " data"
+                )
             priority = {loc.location_id: loc.priority for loc in network.by_priority} if (
                 network
             ) else {}

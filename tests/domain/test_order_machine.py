@@ -28,6 +28,7 @@ from domain.inventory import InventoryItem, inventory_item_id, reservation_key
 from domain.order import Order
 from domain.order_values import LineQuantity, NewLine, ReturnedLine
 from domain.values import Address, Channel, HoldType, ReturnCondition, ReturnStatus
+from tests.aggregate_shape import shape_violations
 from tests.domain.scenario import at, uid
 
 LOCATIONS = {"ber": 1, "ham": 2, "mun": 3}
@@ -471,6 +472,14 @@ class OrderWithStock(RuleBasedStateMachine):
         for ret in self.order.returns.values():
             if ret.status is ReturnStatus.RECEIVED:
                 assert ret.received
+
+    @invariant()
+    def aggregates_keep_the_shape_the_cache_copies_cheaply(self) -> None:
+        aggregates: list[Aggregate] = list(self.items.values())
+        if hasattr(self, "order"):
+            aggregates.append(self.order)
+        for aggregate in aggregates:
+            assert not shape_violations(aggregate)
 
     @invariant()
     def replay_rebuilds_identical_aggregates(self) -> None:
