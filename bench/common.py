@@ -29,9 +29,11 @@ from uuid import UUID, uuid4
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from application.bootstrap import create_order_management
 from application.envelope import Envelope
 from application.event_store import postgres_env
 from application.order_management import OrderManagement
+from application.settings import Settings
 from bench.history import STORE, WAREHOUSE
 from domain.inventory import InventoryItem
 from domain.order_values import Allocation, NewLine, PlacedLine
@@ -57,7 +59,10 @@ def status(message: str) -> None:
 
 
 def evident_app(database_url: str, pool_size: int = POOL_SIZE) -> OrderManagement:
-    return OrderManagement(env=postgres_env(database_url, pool_size))
+    """Evident's application wired as ``oms serve`` wires it (its default settings, the
+    aggregate cache included), with ``pool_size`` connections like the baseline."""
+    settings = Settings(DATABASE_URL=database_url, OMS_DB_POOL_SIZE=pool_size)
+    return create_order_management(database_url, settings)
 
 
 def _dataclass_transcoding(cls: type[Any]) -> Transcoding:
