@@ -9,7 +9,9 @@ interface that received the command.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from uuid import UUID, uuid4
+from uuid import UUID
+
+from application.ids import new_id
 
 ROLES = frozenset({"client", "agent", "auditor", "analyst", "admin", "system"})
 
@@ -26,7 +28,7 @@ class Envelope:
     role: str
     channel: str
     reason: str | None = None
-    command_id: UUID = field(default_factory=uuid4)
+    command_id: UUID = field(default_factory=new_id)
     correlation_id: UUID | None = None
     causation_id: UUID | None = None
 

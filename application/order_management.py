@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Notification, Recording
+from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
 from eventsourcing.utils import EnvType
 from psycopg.rows import tuple_row
 
@@ -35,6 +35,7 @@ from application.errors import (
     StaleVersionError,
 )
 from application.event_store import EvidentFactory
+from application.ids import new_id
 from application.personal_data import KeyStore, PersonalDataMapper
 from domain.allocation import StockAtLocation, plan_allocation
 from domain.customer import Customer
@@ -89,7 +90,7 @@ class OrderManagement(Application[UUID]):
         env: EnvType,
         *,
         clock: Callable[[], datetime] = _now,
-        new_id: Callable[[], UUID] = uuid4,
+        new_id: Callable[[], UUID] = new_id,
     ) -> None:
         self.clock = clock
         self.new_id = new_id
@@ -119,6 +120,16 @@ class OrderManagement(Application[UUID]):
         reached a snapshot interval are snapshotted from the state in hand, which *is* the
         state their events produce.
         """
+        events, stored, positions = self._record_pending(objs, kwargs)
+        return [
+            Recording(event, Notification(s.originator_id, s.originator_version, s.topic,
+                                          s.state, position))
+            for event, s, position in zip(events, stored, positions, strict=True)
+        ]
+
+    def _record_pending(
+        self, objs: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[Any], list[StoredEvent], Sequence[int]]:
         events: list[Any] = []
         aggregates: list[Aggregate] = []
         for obj in objs:
@@ -128,16 +139,12 @@ class OrderManagement(Application[UUID]):
             elif obj is not None:
                 events.append(obj)
         if not events:
-            return []
+            return [], [], []
         mapper = self.mapper
         stored = [mapper.to_stored_event(event) for event in events]
         positions = self.recorder.insert_events(stored, **kwargs) or []
         self._snapshot_where_due(aggregates, events)
-        return [
-            Recording(event, Notification(s.originator_id, s.originator_version, s.topic,
-                                          s.state, position))
-            for event, s, position in zip(events, stored, positions, strict=True)
-        ]
+        return events, stored, positions
 
     def _snapshot_where_due(self, aggregates: Sequence[Aggregate], events: Sequence[Any]) -> None:
         if self.snapshots is None:
@@ -153,13 +160,14 @@ class OrderManagement(Application[UUID]):
             self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
 
     def _commit(self, *aggregates: Aggregate, envelope: Envelope) -> int:
-        recordings: list[Recording[UUID]] = self.save(*aggregates, envelope=envelope)
+        """Save what the command changed; the position of its last event."""
+        _, _, positions = self._record_pending(aggregates, {"envelope": envelope})
         # What we just saved is the current version: keep it, so the next command that
         # loads these aggregates finds them up to date without replaying anything. The
         # command is done with them; from now on nobody changes them (aggregate_cache).
         for aggregate in aggregates:
             self.aggregates.put(aggregate)
-        return max(r.notification.id for r in recordings) if recordings else 0
+        return max(positions, default=0)
 
     def _versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         """The current version of each of ``ids`` that exists, in one query."""

@@ -215,7 +215,9 @@ class PersonalDataMapper(Mapper[UUID]):
         # Keys made for new subjects while mapping a command's events, per thread, for the
         # recorder to store in the same statement as those events (see take_new_keys).
         self._local = threading.local()
-        self._fields: dict[type, tuple[tuple[str, ...], bool]] = {}
+        # Per event class: its personal fields, whether it registers a new subject, and
+        # whether its subject is its own aggregate (a customer).
+        self._fields: dict[type, tuple[tuple[str, ...], bool, bool]] = {}
 
     def take_new_keys(self) -> dict[UUID, bytes]:
         """Keys created for subjects first seen by this thread's last mapping; cleared."""
@@ -231,13 +233,14 @@ class PersonalDataMapper(Mapper[UUID]):
         if known is None:
             event_type = _event_type(get_topic(kind))
             known = self._fields[kind] = (
-                PERSONAL_FIELDS.get(event_type, ()), event_type == "Customer.Registered"
+                PERSONAL_FIELDS.get(event_type, ()), event_type == "Customer.Registered",
+                event_type.startswith("Customer."),
             )
-        fields, registers_subject = known
+        fields, registers_subject, of_customer = known
         if not fields:
             return super().to_stored_event(domain_event)
         state = dict(vars(domain_event))
-        subject = self._subject(domain_event, state)
+        subject = domain_event.originator_id if of_customer else self._subject(domain_event, state)
         present = [name for name in fields if state.get(name) is not None]
         # One call for all the randomness this event needs: a system call costs more than
         # the encryption it feeds.
@@ -260,9 +263,7 @@ class PersonalDataMapper(Mapper[UUID]):
         return super().to_stored_event(sealed)
 
     def _subject(self, domain_event: DomainEventProtocol[UUID], state: dict[str, Any]) -> UUID:
-        topic = _event_type(get_topic(type(domain_event)))
-        if topic.startswith("Customer."):
-            return domain_event.originator_id
+        """The customer an order's event is about."""
         customer_id = state.get("customer_id")
         if isinstance(customer_id, UUID):
             return customer_id
