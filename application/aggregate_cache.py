@@ -30,6 +30,19 @@ A = TypeVar("A", bound=Aggregate)
 _CONTAINERS = (dict, list, set)
 
 
+class _Absent:
+    """The cache's note that an aggregate did not exist when last asked (a SKU not stocked
+    at a location, say), so that asking again costs nothing until one is saved."""
+
+    version = 0
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+
+
 def copy_aggregate(aggregate: A) -> A:
     """A copy of ``aggregate`` that a command may change without touching the original."""
     clone = object.__new__(type(aggregate))
@@ -52,7 +65,7 @@ class AggregateCache:
         return self.maxsize > 0
 
     def get(self, aggregate_id: UUID) -> Any | None:
-        """The cached aggregate (never to be changed: copy it first), or None."""
+        """The cached aggregate (never to be changed: copy it first), ``ABSENT``, or None."""
         if not self.maxsize:
             return None
         try:
@@ -69,6 +82,11 @@ class AggregateCache:
         cached = self.get(aggregate.id)
         if cached is None or cached.version <= aggregate.version:
             self._entries.put(aggregate.id, aggregate)
+
+    def put_absent(self, aggregate_id: UUID) -> None:
+        """Note that ``aggregate_id`` does not exist (yet), unless something is cached."""
+        if self.maxsize and self.get(aggregate_id) is None:
+            self._entries.put(aggregate_id, ABSENT)
 
     def clear(self) -> None:
         self._entries = LRUCache(maxsize=max(self.maxsize, 1))

@@ -183,7 +183,7 @@ class EventRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE):
         super().__init__(datastore, events_table_name=events_table_name)
         self._table = events_table_name
-        self._statements: dict[tuple[int, int, bool], str] = {}
+        self._statements: dict[tuple[int, int, bool, int], str] = {}
         self._next_announcement = 0.0
 
     def _lock_table(self, curs: psycopg.Cursor[DictRow]) -> None:
@@ -204,40 +204,63 @@ class EventRecorder(PostgresApplicationRecorder):
             raise ProgrammingError(msg)
         new_keys = self.take_new_keys()
         with self.datastore.get_connection() as conn:
-            return self.append(conn, stored_events, envelope, new_keys)
+            return self.append(conn, stored_events, envelope, new_keys, kwargs.get("guard"))
 
     def take_new_keys(self) -> dict[UUID, bytes]:
         """Personal-data keys to store with the events being inserted (set by the factory)."""
         return {}
 
-    def _statement(self, events: int, keys: int, announce: bool) -> str:
+    def _statement(self, events: int, keys: int, announce: bool, guarded: int) -> str:
         """The INSERT for ``events`` rows (and ``keys`` new personal-data keys), made once.
 
         Plain ``VALUES`` rows rather than arrays to ``unnest``: nothing to build into arrays
         on the way out, nothing to unpack on the way in, and PostgreSQL numbers and returns
         the rows in the order they are listed, which is the order the events were raised.
+        With a guard of ``guarded`` aggregates it inserts nothing unless they are still at the
+        versions the command read (0: still absent); see ``append``.
         """
-        statement = self._statements.get((events, keys, announce))
+        shape = (events, keys, announce, guarded)
+        statement = self._statements.get(shape)
         if statement is None:
-            # Parameters travel in binary: a state's bytes as they are, not as hex text.
-            rows = ", ".join(["(%b, %b, %b, %b, %b, %b, %b, %b, %b, %b, %b)"] * events)
+            # Parameters travel in binary: a state's bytes as they are, not as hex text. The
+            # casts let PostgreSQL type the rows where they are not an INSERT's own VALUES.
+            row = "(%b::uuid, %b::bigint, %b::text, %b::bytea, %b::text, %b::text, %b::text," \
+                  " %b::text, %b::uuid, %b::uuid, %b::uuid)"
+            rows = ", ".join([row] * events)
             # PostgreSQL delivers one notification per channel and payload per transaction,
             # however many rows ask for it.
             notify = f", pg_notify('{NOTIFY_CHANNEL}', '')" if announce else ""
-            statement = (
-                f"INSERT INTO {self._table} (originator_id, originator_version, topic, state,"
-                " actor, actor_role, channel, reason, correlation_id, causation_id, command_id)"
-                f" VALUES {rows} RETURNING notification_id{notify}"
+            columns = (
+                "originator_id, originator_version, topic, state, actor, actor_role, channel,"
+                " reason, correlation_id, causation_id, command_id"
             )
+            prelude: list[str] = []
+            if guarded:
+                read = ", ".join(["(%b::uuid, %b::bigint)"] * guarded)
+                prelude.append(
+                    f"guard AS (SELECT NOT EXISTS (SELECT FROM (VALUES {read})"
+                    " AS g(id, version) WHERE coalesce((SELECT e.originator_version FROM"
+                    f" {self._table} e WHERE e.originator_id = g.id ORDER BY"
+                    " e.originator_version DESC LIMIT 1), 0) <> g.version) AS holds)"
+                )
+                source = f"SELECT * FROM (VALUES {rows}) AS v WHERE (SELECT holds FROM guard)"
+            else:
+                source = f"VALUES {rows}"
             if keys:
                 # New data subjects' keys go in with their first events: one statement, so a
                 # duplicate registration fails on both at once and there is no extra commit.
-                pairs = ", ".join(["(%b, %b)"] * keys)
-                statement = (
-                    "WITH new_keys AS (INSERT INTO personal_data_keys (subject_id, key)"
-                    f" VALUES {pairs}) {statement}"
+                pairs = ", ".join(["(%b::uuid, %b::bytea)"] * keys)
+                where = " WHERE (SELECT holds FROM guard)" if guarded else ""
+                prelude.append(
+                    "new_keys AS (INSERT INTO personal_data_keys (subject_id, key)"
+                    f" SELECT * FROM (VALUES {pairs}) AS k{where})"
                 )
-            self._statements[(events, keys, announce)] = statement
+            with_clause = f"WITH {', '.join(prelude)} " if prelude else ""
+            statement = (
+                f"{with_clause}INSERT INTO {self._table} ({columns}) {source}"
+                f" RETURNING notification_id{notify}"
+            )
+            self._statements[shape] = statement
         return statement
 
     def _announcing(self) -> bool:
@@ -257,14 +280,24 @@ class EventRecorder(PostgresApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         envelope: Envelope,
         new_keys: dict[UUID, bytes] | None = None,
+        guard: dict[UUID, int] | None = None,
     ) -> list[int]:
         """Append events on ``conn`` (in its transaction, if one is open); return positions.
 
         One statement is one transaction in autocommit: a command's events from every
         aggregate it touched are all recorded, or none are. ``new_keys`` (new data subjects'
         keys) are inserted by the same statement.
+
+        A version already taken raises ``IntegrityError`` (optimistic concurrency): that
+        protects every aggregate the command changed. ``guard`` protects those it only read:
+        aggregate id → the version it read (0 for one it found absent). If any has moved
+        on, nothing is inserted and ``StaleReadError`` says so.
         """
+        # In the order the statement names them: the guard, the keys, the events.
         params: list[Any] = []
+        if guard:
+            for read in guard.items():
+                params += read
         if new_keys:
             for subject, key in new_keys.items():
                 params += (subject, key)
@@ -282,7 +315,8 @@ class EventRecorder(PostgresApplicationRecorder):
         announce = self._announcing()
         if announce:
             self._next_announcement = time.monotonic() + ANNOUNCE_INTERVAL
-        statement = self._statement(len(stored_events), len(new_keys or ()), announce)
+        statement = self._statement(len(stored_events), len(new_keys or ()), announce,
+                                    len(guard or ()))
         try:
             with conn.cursor(row_factory=tuple_row) as cur:
                 rows = cur.execute(statement, params, prepare=True).fetchall()
@@ -296,9 +330,19 @@ class EventRecorder(PostgresApplicationRecorder):
                 self._next_announcement = 0.0
             raise
         if len(rows) != len(stored_events):
+            if announce:
+                self._next_announcement = 0.0
+            if guard and not rows:
+                raise StaleReadError("an aggregate the command read has changed since")
             msg = f"inserted {len(rows)} of {len(stored_events)} events"
             raise ProgrammingError(msg)
         return [row[0] for row in rows]
+
+
+class StaleReadError(IntegrityError):
+    """An aggregate a command only read changed before its events were appended: the command
+    must be decided again on the current state (like any optimistic-concurrency conflict)."""
+
 
 class SnapshotRecorder(PostgresAggregateRecorder):
     """Stores snapshots in a plain table; they are a cache, rebuilt from the log at will."""

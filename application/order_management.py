@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,10 +26,11 @@ from eventsourcing.persistence import IntegrityError, Notification, Recording, S
 from eventsourcing.utils import EnvType
 from psycopg.rows import tuple_row
 
-from application.aggregate_cache import AggregateCache, copy_aggregate
+from application.aggregate_cache import ABSENT, AggregateCache, copy_aggregate
 from application.envelope import Envelope
 from application.errors import (
     AlreadyExistsError,
+    ApplicationError,
     ContentionError,
     InvalidRequestError,
     NotFoundError,
@@ -39,7 +41,7 @@ from application.ids import new_id
 from application.personal_data import KeyStore, PersonalDataMapper
 from domain.allocation import StockAtLocation, plan_allocation
 from domain.customer import Customer
-from domain.errors import CustomerErasedError, ExceedsReservationError
+from domain.errors import CustomerErasedError, DomainError, ExceedsReservationError
 from domain.inventory import InventoryItem, inventory_item_id
 from domain.location import LocationNetwork
 from domain.order import Order
@@ -77,6 +79,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class _Reads(threading.local):
+    """What the command running in this thread may read, and what it read on trust.
+
+    ``optimistic``: take cached aggregates without asking the log (a command's first
+    attempt). ``unverified``: the aggregates so taken, by id, with the version read (0: known
+    absent), for the append's guard and for deciding whether a rejection is to be trusted.
+    """
+
+    def __init__(self) -> None:
+        self.optimistic = False
+        self.unverified: dict[UUID, int] = {}
+
+
 class OrderManagement(Application[UUID]):
     """Evident's application service for orders, inventory, locations and customers."""
 
@@ -94,6 +109,7 @@ class OrderManagement(Application[UUID]):
     ) -> None:
         self.clock = clock
         self.new_id = new_id
+        self._reads = _Reads()
         super().__init__(env)
 
     def construct_factory(self, env: Any) -> Any:
@@ -160,8 +176,19 @@ class OrderManagement(Application[UUID]):
             self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
 
     def _commit(self, *aggregates: Aggregate, envelope: Envelope) -> int:
-        """Save what the command changed; the position of its last event."""
-        _, _, positions = self._record_pending(aggregates, {"envelope": envelope})
+        """Save what the command changed; the position of its last event.
+
+        Aggregates the command changed are protected by optimistic concurrency; those it
+        read from the cache without asking the log, and did not change, are named in the
+        append's guard (``EventRecorder.append``), so that a decision taken on a stale copy
+        never lands.
+        """
+        written = {aggregate.id for aggregate in aggregates}
+        guard = {i: v for i, v in self._reads.unverified.items() if i not in written}
+        kwargs: dict[str, Any] = {"envelope": envelope}
+        if guard:
+            kwargs["guard"] = guard
+        _, _, positions = self._record_pending(aggregates, kwargs)
         # What we just saved is the current version: keep it, so the next command that
         # loads these aggregates finds them up to date without replaying anything. The
         # command is done with them; from now on nobody changes them (aggregate_cache).
@@ -173,9 +200,12 @@ class OrderManagement(Application[UUID]):
         """The current version of each of ``ids`` that exists, in one query."""
         datastore = self.recorder.datastore  # type: ignore[attr-defined]
         with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            # One backward step on the primary key per id: a hot inventory item may have
+            # hundreds of thousands of events, and max() over them would read them all.
             rows = cur.execute(
-                "SELECT originator_id, max(originator_version) FROM events"
-                " WHERE originator_id = ANY(%s) GROUP BY originator_id",
+                "SELECT v.id, e.originator_version FROM unnest(%s::uuid[]) AS v(id)"
+                " CROSS JOIN LATERAL (SELECT originator_version FROM events"
+                " WHERE originator_id = v.id ORDER BY originator_version DESC LIMIT 1) e",
                 (list(ids),),
                 prepare=True,
             ).fetchall()
@@ -184,14 +214,35 @@ class OrderManagement(Application[UUID]):
     def _current(self, ids: Sequence[UUID]) -> dict[UUID, Any]:
         """The current state of each of ``ids`` that exists, **not to be changed**.
 
-        One query asks the log for their versions; cached aggregates at that version cost
-        nothing more, and only the others are read from the store. A version that moves
-        between this query and a save makes the save fail on optimistic concurrency and
-        the command is retried, so a stale state never lands.
+        Inside a command's first attempt, cached aggregates are taken as they are (and noted,
+        see ``_retrying``). Otherwise one query asks the log for the versions of the rest;
+        cached aggregates at that version cost nothing more, and only the others are read
+        from the store.
         """
         found: dict[UUID, Any] = {}
-        for aggregate_id, version in self._versions(ids).items():
+        reads = self._reads
+        asked: list[UUID] = []
+        for aggregate_id in ids:
             cached = self.aggregates.get(aggregate_id)
+            if reads.optimistic and cached is not None:
+                if cached is ABSENT:
+                    reads.unverified[aggregate_id] = 0
+                else:
+                    reads.unverified[aggregate_id] = cached.version
+                    found[aggregate_id] = cached
+            else:
+                asked.append(aggregate_id)
+        if not asked:
+            return found
+        versions = self._versions(asked)
+        for aggregate_id in asked:
+            version = versions.get(aggregate_id)
+            if version is None:
+                self.aggregates.put_absent(aggregate_id)
+                continue
+            cached = self.aggregates.get(aggregate_id)
+            if cached is ABSENT:
+                cached = None
             if cached is None or cached.version != version:
                 cached = self._read(aggregate_id, cached)
             if cached is not None:
@@ -221,8 +272,21 @@ class OrderManagement(Application[UUID]):
         return aggregate
 
     def _shared(self, aggregate_id: UUID) -> Any | None:
-        """The current state of one aggregate, not to be changed (one query when cached)."""
-        return self._read(aggregate_id, self.aggregates.get(aggregate_id))
+        """The current state of one aggregate, not to be changed: in a command's first
+        attempt the cached one as it is (noted, see ``_retrying``); otherwise the cached one
+        brought up to date with one query, or read from the store."""
+        cached = self.aggregates.get(aggregate_id)
+        reads = self._reads
+        if reads.optimistic and cached is not None:
+            if cached is ABSENT:
+                reads.unverified[aggregate_id] = 0
+                return None
+            reads.unverified[aggregate_id] = cached.version
+            return cached
+        found = self._read(aggregate_id, None if cached is ABSENT else cached)
+        if found is None:
+            self.aggregates.put_absent(aggregate_id)
+        return found
 
     def _result(
         self, aggregate: Aggregate, position: int, created_id: UUID | None = None
@@ -249,17 +313,40 @@ class OrderManagement(Application[UUID]):
             )
 
     def _retrying(self, command: Callable[[], T]) -> T:
-        """Run ``command`` again when another writer saved the same aggregate first."""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                return command()
-            except (IntegrityError, ExceedsReservationError):
-                # ExceedsReservationError here means the order we read was already stale
-                # (another command shipped or released those units since): read again, and
-                # the order itself will then name the real reason.
-                if attempt == MAX_ATTEMPTS:
-                    break
-                time.sleep(random.uniform(0, 0.002 * attempt))
+        """Run ``command``, deciding on cached state first and on the log's when that fails.
+
+        The first attempt trusts the cache: aggregates found there are used without asking
+        the log whether another process has changed them since (``_shared``, ``_current``),
+        which saves a round trip per command. Nothing stale can land: a changed aggregate
+        makes the append fail (optimistic concurrency; the guard for those only read), and
+        then the command runs again on state read from the log. A rejection decided on
+        unverified state is not trusted either: the command is decided again on the log's.
+        Later attempts, when another writer saved the same aggregate first, back off a
+        little; after ``MAX_ATTEMPTS`` the command gives up with ``ContentionError``.
+        """
+        reads = self._reads
+        outer = (reads.optimistic, reads.unverified)
+        optimistic = bool(self.aggregates)
+        try:
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                reads.optimistic, reads.unverified = optimistic, {}
+                try:
+                    return command()
+                except (IntegrityError, ExceedsReservationError):
+                    # ExceedsReservationError here means the order we read was already stale
+                    # (another command shipped or released those units since): read again,
+                    # and the order itself will then name the real reason.
+                    if attempt == MAX_ATTEMPTS:
+                        break
+                    if not optimistic:
+                        time.sleep(random.uniform(0, 0.002 * attempt))
+                    optimistic = False
+                except (DomainError, ApplicationError):
+                    if not reads.unverified:
+                        raise
+                    optimistic = False  # decided on copies the log did not vouch for
+        finally:
+            reads.optimistic, reads.unverified = outer
         raise ContentionError(
             f"gave up after {MAX_ATTEMPTS} attempts: other commands kept changing the same"
             " aggregates; retry the request"
@@ -562,7 +649,7 @@ class OrderManagement(Application[UUID]):
         nearly always: locations are added rarely); otherwise a second one for the items at
         the locations the network now has.
         """
-        network = self.aggregates.get(LocationNetwork.ID)
+        cached = self.aggregates.get(LocationNetwork.ID)
 
         def item_ids(net: Any) -> list[UUID]:
             if not isinstance(net, LocationNetwork):
@@ -570,10 +657,10 @@ class OrderManagement(Application[UUID]):
             return [inventory_item_id(sku, location.location_id)
                     for sku in skus for location in net.by_priority]
 
-        wanted = item_ids(network)
+        wanted = item_ids(cached)
         current = self._current([customer_id, LocationNetwork.ID, *wanted])
-        if current.get(LocationNetwork.ID) is not network:
-            network = current.get(LocationNetwork.ID)
+        network = current.get(LocationNetwork.ID)
+        if network is not cached:
             wanted = item_ids(network)
             current.update(self._current(wanted))
         items = {}

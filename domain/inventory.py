@@ -10,6 +10,7 @@ what it reserved here -- which is why reservations are kept per (order, line).
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -27,8 +28,10 @@ from domain.values import require_aware, require_quantity, require_sku, require_
 INVENTORY_NAMESPACE = UUID("5b0f4a3e-8c1d-4d61-9a57-2f1e8e6b7c10")
 
 
+@lru_cache(maxsize=65536)
 def inventory_item_id(sku: str, location_id: str) -> UUID:
-    """The id of the inventory item for ``sku`` at ``location_id`` (stable forever)."""
+    """The id of the inventory item for ``sku`` at ``location_id`` (stable forever; remembered,
+    since every order asks for it at every location)."""
     return uuid5(INVENTORY_NAMESPACE, f"{sku}@{location_id}")
 
 

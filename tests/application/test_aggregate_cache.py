@@ -11,23 +11,29 @@ picked up from the log.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
+from eventsourcing.persistence import StoredEvent
 
-from application.aggregate_cache import AggregateCache, copy_aggregate
+from application.aggregate_cache import ABSENT, AggregateCache, copy_aggregate
 from application.bootstrap import create_order_management
+from application.event_store import EventRecorder, StaleReadError, datastore_for
 from application.order_management import OrderManagement
 from application.settings import Settings
 from domain.customer import Customer
-from domain.errors import CustomerErasedError
+from domain.errors import CustomerErasedError, OrderOnHoldError
 from domain.inventory import InventoryItem, inventory_item_id
 from domain.location import LocationNetwork
 from domain.order import Order
-from domain.values import Address, ConsentChannel, LocationKind
+from domain.order_values import LineQuantity
+from domain.values import Address, ConsentChannel, HoldType, LocationKind
 from tests.aggregate_shape import shape_violations
 from tests.application.builders import (
     ADDRESS,
+    STORE,
     WAREHOUSE,
     add_locations,
     envelope,
@@ -178,3 +184,105 @@ def test_an_erasure_elsewhere_stops_new_orders_here(
 
     with pytest.raises(CustomerErasedError):
         place(first, customer, ("MUG", 1))
+
+
+# --- commands decide on the cache first, and on the log when the cache was stale ---------------
+
+
+def _placed_elsewhere(
+    first: OrderManagement, second: OrderManagement
+) -> tuple[UUID, UUID]:
+    """An order placed through ``first``, and known (cached) by ``second`` too."""
+    customer = _customer_with_a_cached_order(first)
+    order_id = place(first, customer, ("MUG", 2)).id
+    second.add_order_note(order_id, text="seen here", envelope=envelope())
+    return customer, order_id
+
+
+def test_a_command_on_a_stale_cached_order_is_decided_on_the_current_one(
+    two_processes: tuple[OrderManagement, OrderManagement],
+) -> None:
+    first, second = two_processes
+    _, order_id = _placed_elsewhere(first, second)
+
+    second.place_hold(order_id, type=HoldType.FRAUD, reason="check", envelope=envelope())
+
+    # ``first`` still caches the order without the hold; shipping must see the hold.
+    with pytest.raises(OrderOnHoldError):
+        first.ship(order_id, location_id=WAREHOUSE, lines=[LineQuantity("1", 2)],
+                   carrier="DHL", tracking_number="T1", envelope=envelope())
+    assert first.get_order(order_id).shipments == {}
+
+
+def test_a_rejection_on_a_stale_copy_is_not_final(
+    two_processes: tuple[OrderManagement, OrderManagement],
+) -> None:
+    first, second = two_processes
+    _, order_id = _placed_elsewhere(first, second)
+    first.add_order_note(order_id, text="cached here", envelope=envelope())
+
+    # Authorized through the other process: the copy cached here knows of no authorization.
+    second.authorize_payment(order_id, amount=Decimal("20.00"), provider="psp",
+                             reference="r1", envelope=envelope())
+
+    captured = first.capture_payment(order_id, amount=Decimal("20.00"), envelope=envelope())
+    assert captured.aggregate.captured == Decimal("20.00")
+
+
+def test_if_match_is_checked_against_the_current_version_not_the_cached_one(
+    two_processes: tuple[OrderManagement, OrderManagement],
+) -> None:
+    first, second = two_processes
+    _, order_id = _placed_elsewhere(first, second)
+    first.add_order_note(order_id, text="cached here", envelope=envelope())
+    moved = second.add_order_note(order_id, text="moved on", envelope=envelope()).version
+
+    result = first.add_order_note(order_id, text="at the version the client saw",
+                                  envelope=envelope(), expected_version=moved)
+
+    assert result.version == moved + 1
+
+
+def test_stock_that_arrived_elsewhere_at_a_location_known_empty_here_is_reserved(
+    two_processes: tuple[OrderManagement, OrderManagement],
+) -> None:
+    first, second = two_processes
+    customer = _customer_with_a_cached_order(first)  # MUG is cached as absent at STORE
+    assert first.aggregates.get(inventory_item_id("MUG", STORE)) is ABSENT
+    place(first, customer, ("MUG", 4))  # the warehouse is now empty
+
+    stock(second, "MUG", STORE, 3)
+    placed = place(first, customer, ("MUG", 2))
+
+    order = placed.aggregate
+    assert isinstance(order, Order)
+    [line] = order.lines.values()
+    assert (line.allocated_at(STORE), line.backordered) == (2, 0)
+
+
+def test_a_guarded_append_inserts_nothing_once_a_read_aggregate_moved_on(
+    database_url: str,
+) -> None:
+    recorder = EventRecorder(datastore_for(database_url))
+    read, written = uuid4(), uuid4()
+    agent = envelope()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        recorder.append(conn, [StoredEvent(read, 1, "tests:Event", b"{}")], agent)
+
+        recorder.append(conn, [StoredEvent(written, 1, "tests:Event", b"{}")], agent,
+                        {written: b"k" * 32}, guard={read: 1})
+        with pytest.raises(StaleReadError):
+            recorder.append(conn, [StoredEvent(written, 2, "tests:Event", b"{}")], agent,
+                            guard={read: 0})
+        subject = uuid4()
+        with pytest.raises(StaleReadError):
+            recorder.append(conn, [StoredEvent(subject, 1, "tests:Event", b"{}")], agent,
+                            {subject: b"k" * 32}, guard={read: 2})
+
+        versions = conn.execute(
+            "SELECT originator_id, max(originator_version) FROM events GROUP BY 1"
+        ).fetchall()
+        keys = conn.execute("SELECT subject_id FROM personal_data_keys").fetchall()
+    recorder.datastore.close()
+    assert dict(versions) == {read: 1, written: 1}
+    assert keys == [(written,)], "a refused append stores no key either"
