@@ -14,8 +14,11 @@ from application.envelope import Envelope
 from application.order_management import CommandResult, OrderManagement
 from interfaces.http.auth import READERS, WRITERS, Principal, require
 
+# The cheap dependencies are ``async`` so that they run on the event loop rather than in
+# the thread pool (see ``interfaces.http.auth.authenticate``).
 
-def oms(request: Request) -> OrderManagement:
+
+async def oms(request: Request) -> OrderManagement:
     service: OrderManagement = request.app.state.oms
     return service
 
@@ -26,7 +29,7 @@ def read_connection(request: Request) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-def envelope(
+async def envelope(
     principal: Annotated[Principal, require(WRITERS)],
     x_correlation_id: Annotated[str | None, Header()] = None,
 ) -> Envelope:
@@ -48,7 +51,7 @@ WriteEnvelope = Annotated[Envelope, Depends(envelope)]
 Reader = Annotated[Principal, require(READERS)]
 
 
-def _expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def _expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
     """``If-Match: "<version>"``: the command fails with 412 if the aggregate has moved on."""
     return parse_if_match(if_match)
 
