@@ -39,7 +39,9 @@ from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
+from psycopg_pool import AsyncConnectionPool
 
+from application.bridge import await_only, bridged
 from application.envelope import Envelope
 from application.personal_data import KEYS_SQL, KeyStore, PersonalDataMapper
 from application.transcoding import OrjsonTranscoder
@@ -185,6 +187,9 @@ class EventRecorder(PostgresApplicationRecorder):
         self._table = events_table_name
         self._statements: dict[tuple[int, int, bool, int], str] = {}
         self._next_announcement = 0.0
+        # Set by an asyncio server (interfaces.http.app): appends and version lookups of
+        # commands it runs with ``application.bridge.run_bridged`` go through this pool.
+        self.async_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
 
     def _lock_table(self, curs: psycopg.Cursor[DictRow]) -> None:
         """Deliberately nothing: gap-safety comes from the reader (DESIGN decision 5)."""
@@ -203,8 +208,11 @@ class EventRecorder(PostgresApplicationRecorder):
             msg = "every event needs an envelope: save(..., envelope=Envelope(...))"
             raise ProgrammingError(msg)
         new_keys = self.take_new_keys()
+        guard = kwargs.get("guard")
+        if bridged() and self.async_pool is not None:
+            return await_only(self._append_async(stored_events, envelope, new_keys, guard))
         with self.datastore.get_connection() as conn:
-            return self.append(conn, stored_events, envelope, new_keys, kwargs.get("guard"))
+            return self.append(conn, stored_events, envelope, new_keys, guard)
 
     def take_new_keys(self) -> dict[UUID, bytes]:
         """Personal-data keys to store with the events being inserted (set by the factory)."""
@@ -293,6 +301,74 @@ class EventRecorder(PostgresApplicationRecorder):
         aggregate id → the version it read (0 for one it found absent). If any has moved
         on, nothing is inserted and ``StaleReadError`` says so.
         """
+        append = _Append(self, stored_events, envelope, new_keys, guard)
+        try:
+            with conn.cursor(row_factory=tuple_row) as cur:
+                rows = cur.execute(append.statement, append.params, prepare=True).fetchall()
+        except BaseException as error:
+            raise append.failed(error) from error
+        return append.positions(rows)
+
+    async def _append_async(
+        self,
+        stored_events: Sequence[StoredEvent],
+        envelope: Envelope,
+        new_keys: dict[UUID, bytes] | None,
+        guard: dict[UUID, int] | None,
+    ) -> list[int]:
+        """``append`` on a connection of the asyncio pool (a command run by ``run_bridged``)."""
+        append = _Append(self, stored_events, envelope, new_keys, guard)
+        assert self.async_pool is not None
+        try:
+            async with self.async_pool.connection() as conn:
+                cur = conn.cursor(row_factory=tuple_row)
+                await cur.execute(append.statement, append.params, prepare=True)
+                rows = await cur.fetchall()
+        except BaseException as error:
+            raise append.failed(error) from error
+        return append.positions(rows)
+
+    def current_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The current version of each of ``ids`` that exists, in one query.
+
+        One backward step down the primary key per id: a hot inventory item may have hundreds
+        of thousands of events, and ``max()`` over them would read them all.
+        """
+        if bridged() and self.async_pool is not None:
+            return await_only(self._current_versions_async(ids))
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            rows = cur.execute(_VERSIONS_SQL, (list(ids),), prepare=True).fetchall()
+        return dict(rows)
+
+    async def _current_versions_async(self, ids: Sequence[UUID]) -> dict[UUID, int]:
+        assert self.async_pool is not None
+        async with self.async_pool.connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row)
+            await cur.execute(_VERSIONS_SQL, (list(ids),), prepare=True)
+            return dict(await cur.fetchall())
+
+
+_VERSIONS_SQL = (
+    f"SELECT v.id, e.originator_version FROM unnest(%s::uuid[]) AS v(id)"
+    f" CROSS JOIN LATERAL (SELECT originator_version FROM {EVENTS_TABLE}"
+    " WHERE originator_id = v.id ORDER BY originator_version DESC LIMIT 1) e"
+)
+
+
+class _Append:
+    """One append's statement and parameters, and what its outcome means."""
+
+    def __init__(
+        self,
+        recorder: EventRecorder,
+        stored_events: Sequence[StoredEvent],
+        envelope: Envelope,
+        new_keys: dict[UUID, bytes] | None,
+        guard: dict[UUID, int] | None,
+    ) -> None:
+        self.recorder = recorder
+        self.events = len(stored_events)
+        self.guarded = bool(guard)
         # In the order the statement names them: the guard, the keys, the events.
         params: list[Any] = []
         if guard:
@@ -312,29 +388,31 @@ class EventRecorder(PostgresApplicationRecorder):
         )
         for e in stored_events:
             params += (e.originator_id, e.originator_version, e.topic, e.state, *context)
-        announce = self._announcing()
-        if announce:
-            self._next_announcement = time.monotonic() + ANNOUNCE_INTERVAL
-        statement = self._statement(len(stored_events), len(new_keys or ()), announce,
-                                    len(guard or ()))
-        try:
-            with conn.cursor(row_factory=tuple_row) as cur:
-                rows = cur.execute(statement, params, prepare=True).fetchall()
-        except psycopg.errors.UniqueViolation as e:
-            if announce:
-                self._next_announcement = 0.0  # it was not sent: the next append sends it
+        self.params = params
+        self.announce = recorder._announcing()
+        if self.announce:
+            recorder._next_announcement = time.monotonic() + ANNOUNCE_INTERVAL
+        self.statement = recorder._statement(self.events, len(new_keys or ()), self.announce,
+                                             len(guard or ()))
+
+    def _not_announced(self) -> None:
+        if self.announce:
+            self.recorder._next_announcement = 0.0  # it was not sent: the next append sends it
+
+    def failed(self, error: BaseException) -> BaseException:
+        """The error to raise for ``error``."""
+        self._not_announced()
+        if isinstance(error, psycopg.errors.UniqueViolation):
             # Someone else saved this aggregate version first: optimistic concurrency.
-            raise IntegrityError(str(e)) from e
-        except BaseException:
-            if announce:
-                self._next_announcement = 0.0
-            raise
-        if len(rows) != len(stored_events):
-            if announce:
-                self._next_announcement = 0.0
-            if guard and not rows:
+            return IntegrityError(str(error))
+        return error
+
+    def positions(self, rows: list[tuple[Any, ...]]) -> list[int]:
+        if len(rows) != self.events:
+            self._not_announced()
+            if self.guarded and not rows:
                 raise StaleReadError("an aggregate the command read has changed since")
-            msg = f"inserted {len(rows)} of {len(stored_events)} events"
+            msg = f"inserted {len(rows)} of {self.events} events"
             raise ProgrammingError(msg)
         return [row[0] for row in rows]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,9 +24,9 @@ from eventsourcing.application import AggregateNotFoundError, Application, Repos
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
 from eventsourcing.utils import EnvType
-from psycopg.rows import tuple_row
 
 from application.aggregate_cache import ABSENT, AggregateCache, copy_aggregate
+from application.bridge import blocking
 from application.envelope import Envelope
 from application.errors import (
     AlreadyExistsError,
@@ -79,17 +79,23 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class _Reads(threading.local):
-    """What the command running in this thread may read, and what it read on trust.
+class _Reads:
+    """What the command being run may read, and what it read on trust.
 
     ``optimistic``: take cached aggregates without asking the log (a command's first
     attempt). ``unverified``: the aggregates so taken, by id, with the version read (0: known
     absent), for the append's guard and for deciding whether a rejection is to be trusted.
     """
 
-    def __init__(self) -> None:
-        self.optimistic = False
+    def __init__(self, optimistic: bool = False) -> None:
+        self.optimistic = optimistic
         self.unverified: dict[UUID, int] = {}
+
+
+# Per command being run: a context variable rather than a thread-local, because commands
+# bridged onto the event loop (``application.bridge``) share its thread.
+_READS: ContextVar[_Reads] = ContextVar("evident_reads")
+_VERIFIED = _Reads()  # outside a command: every read asks the log (never written to)
 
 
 class OrderManagement(Application[UUID]):
@@ -109,7 +115,6 @@ class OrderManagement(Application[UUID]):
     ) -> None:
         self.clock = clock
         self.new_id = new_id
-        self._reads = _Reads()
         super().__init__(env)
 
     def construct_factory(self, env: Any) -> Any:
@@ -173,7 +178,7 @@ class OrderManagement(Application[UUID]):
             if aggregate is not None and interval and event.originator_version % interval == 0:
                 due[aggregate.id] = aggregate
         for aggregate in due.values():
-            self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
+            blocking(self.snapshots.put, [type(aggregate).Snapshot.take(aggregate)])
 
     def _commit(self, *aggregates: Aggregate, envelope: Envelope) -> int:
         """Save what the command changed; the position of its last event.
@@ -184,7 +189,7 @@ class OrderManagement(Application[UUID]):
         never lands.
         """
         written = {aggregate.id for aggregate in aggregates}
-        guard = {i: v for i, v in self._reads.unverified.items() if i not in written}
+        guard = {i: v for i, v in _READS.get(_VERIFIED).unverified.items() if i not in written}
         kwargs: dict[str, Any] = {"envelope": envelope}
         if guard:
             kwargs["guard"] = guard
@@ -196,21 +201,6 @@ class OrderManagement(Application[UUID]):
             self.aggregates.put(aggregate)
         return max(positions, default=0)
 
-    def _versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
-        """The current version of each of ``ids`` that exists, in one query."""
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            # One backward step on the primary key per id: a hot inventory item may have
-            # hundreds of thousands of events, and max() over them would read them all.
-            rows = cur.execute(
-                "SELECT v.id, e.originator_version FROM unnest(%s::uuid[]) AS v(id)"
-                " CROSS JOIN LATERAL (SELECT originator_version FROM events"
-                " WHERE originator_id = v.id ORDER BY originator_version DESC LIMIT 1) e",
-                (list(ids),),
-                prepare=True,
-            ).fetchall()
-        return dict(rows)
-
     def _current(self, ids: Sequence[UUID]) -> dict[UUID, Any]:
         """The current state of each of ``ids`` that exists, **not to be changed**.
 
@@ -220,7 +210,7 @@ class OrderManagement(Application[UUID]):
         from the store.
         """
         found: dict[UUID, Any] = {}
-        reads = self._reads
+        reads = _READS.get(_VERIFIED)
         asked: list[UUID] = []
         for aggregate_id in ids:
             cached = self.aggregates.get(aggregate_id)
@@ -234,7 +224,7 @@ class OrderManagement(Application[UUID]):
                 asked.append(aggregate_id)
         if not asked:
             return found
-        versions = self._versions(asked)
+        versions = self.recorder.current_versions(asked)  # type: ignore[attr-defined]
         for aggregate_id in asked:
             version = versions.get(aggregate_id)
             if version is None:
@@ -257,7 +247,7 @@ class OrderManagement(Application[UUID]):
         """The aggregate as the store has it now: ``cached`` brought up to date on a copy (one
         query for the events after it), or read from its snapshot and events; then cached."""
         if cached is not None:
-            newer: list[Any] = list(self.events.get(aggregate_id, gt=cached.version))
+            newer: list[Any] = blocking(self._events_after, aggregate_id, cached.version)
             if not newer:
                 return cached
             aggregate = copy_aggregate(cached)
@@ -265,18 +255,21 @@ class OrderManagement(Application[UUID]):
                 aggregate = event.mutate(aggregate)
         else:
             try:
-                aggregate = self.repository.get(aggregate_id)
+                aggregate = blocking(self.repository.get, aggregate_id)
             except AggregateNotFoundError:
                 return None
         self.aggregates.put(aggregate)
         return aggregate
+
+    def _events_after(self, aggregate_id: UUID, version: int) -> list[Any]:
+        return list(self.events.get(aggregate_id, gt=version))
 
     def _shared(self, aggregate_id: UUID) -> Any | None:
         """The current state of one aggregate, not to be changed: in a command's first
         attempt the cached one as it is (noted, see ``_retrying``); otherwise the cached one
         brought up to date with one query, or read from the store."""
         cached = self.aggregates.get(aggregate_id)
-        reads = self._reads
+        reads = _READS.get(_VERIFIED)
         if reads.optimistic and cached is not None:
             if cached is ABSENT:
                 reads.unverified[aggregate_id] = 0
@@ -324,29 +317,27 @@ class OrderManagement(Application[UUID]):
         Later attempts, when another writer saved the same aggregate first, back off a
         little; after ``MAX_ATTEMPTS`` the command gives up with ``ContentionError``.
         """
-        reads = self._reads
-        outer = (reads.optimistic, reads.unverified)
         optimistic = bool(self.aggregates)
-        try:
-            for attempt in range(1, MAX_ATTEMPTS + 1):
-                reads.optimistic, reads.unverified = optimistic, {}
-                try:
-                    return command()
-                except (IntegrityError, ExceedsReservationError):
-                    # ExceedsReservationError here means the order we read was already stale
-                    # (another command shipped or released those units since): read again,
-                    # and the order itself will then name the real reason.
-                    if attempt == MAX_ATTEMPTS:
-                        break
-                    if not optimistic:
-                        time.sleep(random.uniform(0, 0.002 * attempt))
-                    optimistic = False
-                except (DomainError, ApplicationError):
-                    if not reads.unverified:
-                        raise
-                    optimistic = False  # decided on copies the log did not vouch for
-        finally:
-            reads.optimistic, reads.unverified = outer
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            reads = _Reads(optimistic)
+            token = _READS.set(reads)
+            try:
+                return command()
+            except (IntegrityError, ExceedsReservationError):
+                # ExceedsReservationError here means the order we read was already stale
+                # (another command shipped or released those units since): read again, and
+                # the order itself will then name the real reason.
+                if attempt == MAX_ATTEMPTS:
+                    break
+                if not optimistic:
+                    time.sleep(random.uniform(0, 0.002 * attempt))
+                optimistic = False
+            except (DomainError, ApplicationError):
+                if not reads.unverified:
+                    raise
+                optimistic = False  # decided on copies the log did not vouch for
+            finally:
+                _READS.reset(token)
         raise ContentionError(
             f"gave up after {MAX_ATTEMPTS} attempts: other commands kept changing the same"
             " aggregates; retry the request"

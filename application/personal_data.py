@@ -19,9 +19,9 @@ from __future__ import annotations
 import base64
 import os
 import re
-import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -33,6 +33,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
+from application.bridge import blocking
 from application.errors import ApplicationError
 from application.transcoding import OrjsonTranscoder
 from domain.values import Address
@@ -79,18 +80,25 @@ class PersonalData:
 Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
 
+_SUBJECTS_REMEMBERED = 100_000
+
+
 class KeyStore:
     """Per-subject keys in PostgreSQL, in their own table so erasure is one DELETE-like update."""
 
     def __init__(self, connect: Connect) -> None:
         self._connect = connect
         self._cache: dict[UUID, bytes] = {}
+        self._subjects: dict[UUID, UUID] = {}
 
     def key_for(self, subject: UUID) -> bytes:
         """The subject's key, created on first use; refused once the subject was erased."""
         cached = self._cache.get(subject)
         if cached is not None:
             return cached
+        return blocking(self._fetch_key, subject)
+
+    def _fetch_key(self, subject: UUID) -> bytes:
         with self._connect() as conn:
             row = conn.execute(
                 "SELECT key, erased_at FROM personal_data_keys WHERE subject_id = %s",
@@ -131,7 +139,18 @@ class KeyStore:
         return found
 
     def subject_of(self, order_id: UUID) -> UUID | None:
-        """The customer of an order, from its first event's clear-text ``customer_id``."""
+        """The customer of an order, from its first event's clear-text ``customer_id``
+        (remembered: an order's customer never changes)."""
+        subject = self._subjects.get(order_id)
+        if subject is None:
+            subject = blocking(self._subject_of, order_id)
+            if subject is not None:
+                if len(self._subjects) >= _SUBJECTS_REMEMBERED:
+                    self._subjects.clear()
+                self._subjects[order_id] = subject
+        return subject
+
+    def _subject_of(self, order_id: UUID) -> UUID | None:
         with self._connect() as conn:
             row = conn.execute(
                 "SELECT state FROM events WHERE originator_id = %s AND originator_version = 1",
@@ -146,6 +165,10 @@ class KeyStore:
     def erase(self, subject: UUID) -> None:
         """Destroy the subject's key (keeping a tombstone), and the snapshots that hold their
         data in plaintext (snapshots are a cache; aggregates load from events without them)."""
+        blocking(self._erase, subject)
+        self._cache.pop(subject, None)
+
+    def _erase(self, subject: UUID) -> None:
         with self._connect() as conn, conn.transaction():
             conn.execute(
                 "INSERT INTO personal_data_keys (subject_id, key, erased_at)"
@@ -159,7 +182,6 @@ class KeyStore:
                 " OR position(%s::bytea IN state) > 0",
                 (subject, f'"customer_id":{{"$uuid":"{subject}"}}'.encode()),
             )
-        self._cache.pop(subject, None)
 
 
 def _first(row: Any) -> Any:
@@ -212,17 +234,20 @@ class PersonalDataMapper(Mapper[UUID]):
         self.keys = keys
         self._values = OrjsonTranscoder()
         self._prefetched: dict[UUID, bytes | None] | None = None
-        # Keys made for new subjects while mapping a command's events, per thread, for the
-        # recorder to store in the same statement as those events (see take_new_keys).
-        self._local = threading.local()
+        # Keys made for new subjects while mapping a command's events, for the recorder to
+        # store in the same statement as those events (see take_new_keys). Per context, not
+        # per thread: bridged commands (``application.bridge``) share the loop's thread.
+        self._new_keys: ContextVar[dict[UUID, bytes] | None] = ContextVar(
+            "evident_new_keys", default=None
+        )
         # Per event class: its personal fields, whether it registers a new subject, and
         # whether its subject is its own aggregate (a customer).
         self._fields: dict[type, tuple[tuple[str, ...], bool, bool]] = {}
 
     def take_new_keys(self) -> dict[UUID, bytes]:
         """Keys created for subjects first seen by this thread's last mapping; cleared."""
-        new: dict[UUID, bytes] = getattr(self._local, "new_keys", {})
-        self._local.new_keys = {}
+        new = self._new_keys.get() or {}
+        self._new_keys.set(None)
         return new
 
     # --- writing ------------------------------------------------------------------------------
@@ -249,9 +274,11 @@ class PersonalDataMapper(Mapper[UUID]):
             # A new subject: its key is stored with the event, in the same transaction (a
             # duplicate registration fails on both at once), so there is no extra commit.
             key = random[:32]
-            if not hasattr(self._local, "new_keys"):
-                self._local.new_keys = {}
-            self._local.new_keys[subject] = key
+            pending = self._new_keys.get()
+            if pending is None:
+                pending = {}
+                self._new_keys.set(pending)
+            pending[subject] = key
         else:
             key = self.keys.key_for(subject)
         cipher = _cipher(key)
