@@ -8,6 +8,7 @@ HTTP app, the workers and the CLI all start from here; tests build their own wit
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,3 +50,25 @@ def create_order_management(database_url: str, settings: Settings) -> OrderManag
     return OrderManagement(
         env=postgres_env(database_url, settings.pool_size, settings.aggregate_cache)
     )
+
+
+# Collect young objects after this many allocations (CPython's default is 700), the middle
+# generation every 50 young collections, the oldest every 100 of those.
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def tune_garbage_collector() -> None:
+    """Collect less often, and never walk what exists once the process has started.
+
+    A server process holds many long-lived objects (the framework, the aggregate cache) and
+    makes many short-lived ones per request. With CPython's default thresholds a collection
+    runs every few requests and full collections walk every long-lived object: on the
+    place-order-over-HTTP benchmark that was about a third of the server's CPU and most of
+    its p99 latency. Freezing what exists after start-up keeps it out of every later
+    collection, and larger thresholds gather young garbage in fewer passes; cycles are
+    still collected. The long-running commands call this once they are set up; code that
+    builds applications for itself (tests) keeps the defaults.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)

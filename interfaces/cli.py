@@ -22,7 +22,7 @@ import orjson
 import psycopg
 
 from application.audit import AuditFilter, stream_events, verify
-from application.bootstrap import create_order_management, open_database
+from application.bootstrap import create_order_management, open_database, tune_garbage_collector
 from application.demo import fill_demo
 from application.embedded_postgres import EmbeddedPostgresUnavailableError
 from application.errors import AlreadyExistsError
@@ -185,6 +185,7 @@ def cmd_project(settings: Settings, names: Sequence[str]) -> None:
         )
         _stop_on_sigterm(worker)
         log.info("projecting %s", ", ".join(p.name for p in projections))
+        tune_garbage_collector()
         worker.run()
 
 
@@ -193,7 +194,7 @@ def _serve(settings: Settings, url: str, host: str, port: int) -> None:
 
     from interfaces.http.app import create_app  # noqa: PLC0415
 
-    app = create_app(settings, url)
+    app = create_app(settings, url, tune_gc=True)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
                 access_log=False)
 

@@ -1,9 +1,11 @@
 """``create_app``: the FastAPI application, built from settings and a database URL.
 
-Endpoints that touch the event store are plain ``def`` (the eventsourcing library is not
-asyncio); FastAPI runs them in its thread pool. The read pool serves read models. Two pure
-ASGI middlewares wrap every route: the body size limit outermost (nothing inside ever buffers
-an oversized body), then ``Idempotency-Key`` handling, which needs the whole body to fingerprint.
+Commands run on the event loop through ``application.bridge``: the application stays
+synchronous, its database waits are awaited (no thread per command, no GIL hand-offs with
+the loop). Reads of read models are plain ``def`` endpoints on the read pool, which FastAPI
+runs in its thread pool. Two pure ASGI middlewares wrap every route: the body size limit
+outermost (nothing inside ever buffers an oversized body), then ``Idempotency-Key``
+handling, which needs the whole body to fingerprint.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from application.bootstrap import create_order_management
+from application.bootstrap import create_order_management, tune_garbage_collector
+from application.event_store import EventRecorder
 from application.order_management import OrderManagement
 from application.settings import Settings
 from interfaces.http import problems
@@ -39,9 +42,17 @@ from interfaces.http.routers import (
 
 
 def create_app(
-    settings: Settings, database_url: str, *, oms: OrderManagement | None = None
+    settings: Settings,
+    database_url: str,
+    *,
+    oms: OrderManagement | None = None,
+    tune_gc: bool = False,
 ) -> FastAPI:
-    """Wire the HTTP API onto ``database_url`` (whose schema must already exist)."""
+    """Wire the HTTP API onto ``database_url`` (whose schema must already exist).
+
+    ``tune_gc``: once started, tune the process's garbage collector for serving
+    (``application.bootstrap.tune_garbage_collector``); ``oms serve`` does.
+    """
     api_keys = parse_api_keys(settings.api_keys)
     idempotency = IdempotencyStore(database_url)
 
@@ -56,12 +67,27 @@ def create_app(
             open=False,
         )
         pool.open()
+        # Commands run on the event loop (application.bridge); their appends and version
+        # lookups go through this asyncio pool.
+        commands_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+            database_url, min_size=1, max_size=settings.pool_size,
+            kwargs={"autocommit": True}, open=False,
+        )
+        await commands_pool.open()
+        recorder = service.recorder
+        if isinstance(recorder, EventRecorder):
+            recorder.async_pool = commands_pool
         idempotency.open()
         app.state.oms = service
         app.state.read_pool = pool
+        if tune_gc:
+            tune_garbage_collector()
         try:
             yield
         finally:
+            if isinstance(recorder, EventRecorder):
+                recorder.async_pool = None
+            await commands_pool.close()
             idempotency.close()
             pool.close()
             if oms is None:

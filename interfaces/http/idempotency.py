@@ -334,7 +334,8 @@ class IdempotencyMiddleware:
             return
         headers = Headers(scope=scope)
         key = headers.get(HEADER)
-        key_scope = _key_scope(headers.get("authorization"), self.api_keys)
+        key_scope = None if key is None else _key_scope(headers.get("authorization"),
+                                                         self.api_keys)
         if key is None or key_scope is None:
             await self.app(scope, receive, send)
             return

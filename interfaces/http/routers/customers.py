@@ -12,6 +12,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
+from application.bridge import run_bridged
 from domain.customer import Customer
 from domain.errors import AddressLabelExistsError
 from domain.values import ConsentChannel
@@ -37,11 +38,12 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 
 @router.post("", status_code=201, response_model=CommandOut)
-def register_customer(
+async def register_customer(
     body: CustomerIn, oms: OMS, envelope: WriteEnvelope, response: Response
 ) -> Any:
     """Register a customer; a client may choose the id (the same id twice is a 409)."""
-    result = oms.register_customer(
+    result = await run_bridged(
+        oms.register_customer,
         customer_id=body.id,
         name=body.name,
         email=body.email,
@@ -58,7 +60,7 @@ def register_customer(
     response_model=CommandOut,
     responses={200: {"model": CommandOut, "description": "An existing label was changed."}},
 )
-def add_address(
+async def add_address(
     customer_id: UUID,
     body: CustomerAddressIn,
     oms: OMS,
@@ -70,13 +72,15 @@ def add_address(
     label (200): the API has no separate endpoint for changing a customer's address."""
     address = body.to_domain()
     try:
-        result = oms.add_customer_address(
+        result = await run_bridged(
+            oms.add_customer_address,
             customer_id, label=body.label, address=address, envelope=envelope,
             expected_version=expected_version,
         )
     except AddressLabelExistsError:
         # Nothing was recorded; changing checks the version (and the label) again.
-        result = oms.change_customer_address(
+        result = await run_bridged(
+            oms.change_customer_address,
             customer_id, label=body.label, address=address, envelope=envelope,
             expected_version=expected_version,
         )
@@ -85,7 +89,7 @@ def add_address(
 
 
 @router.post("/{customer_id}/consents", response_model=CommandOut)
-def record_consent(
+async def record_consent(
     customer_id: UUID,
     body: ConsentIn,
     oms: OMS,
@@ -94,7 +98,8 @@ def record_consent(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Grant or withdraw consent to contact the customer on a channel (409 if unchanged)."""
-    result = oms.record_consent(
+    result = await run_bridged(
+        oms.record_consent,
         customer_id, channel=ConsentChannel(body.channel), granted=body.granted,
         envelope=envelope, expected_version=expected_version,
     )
@@ -102,7 +107,7 @@ def record_consent(
 
 
 @router.post("/{customer_id}/notes", status_code=201, response_model=NoteAddedOut)
-def add_note(
+async def add_note(
     customer_id: UUID,
     body: NoteIn,
     oms: OMS,
@@ -111,14 +116,15 @@ def add_note(
     expected_version: ExpectedVersion,
 ) -> Any:
     """A care note about the customer; the key's actor is its author."""
-    result = oms.add_customer_note(
+    result = await run_bridged(
+        oms.add_customer_note,
         customer_id, text=body.text, envelope=envelope, expected_version=expected_version
     )
     return command_answer(result, response, note_id=result.created_id)
 
 
 @router.post("/{customer_id}/erasure", response_model=CommandOut)
-def request_erasure(
+async def request_erasure(
     customer_id: UUID,
     body: ErasureIn,
     oms: OMS,
@@ -127,7 +133,8 @@ def request_erasure(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Erase the customer's personal data; their orders keep their amounts."""
-    result = oms.request_erasure(
+    result = await run_bridged(
+        oms.request_erasure,
         customer_id, reason=body.reason, envelope=envelope, expected_version=expected_version
     )
     return command_answer(result, response)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
+from application.bridge import run_bridged
 from application.errors import InvalidRequestError
 from domain.values import LocationKind
 from interfaces.http.deps import OMS, ExpectedVersion, WriteEnvelope, command_answer
@@ -17,9 +18,12 @@ Sku = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.post("/v1/locations", status_code=201, response_model=CommandOut)
-def add_location(body: LocationIn, oms: OMS, envelope: WriteEnvelope, response: Response) -> Any:
+async def add_location(
+    body: LocationIn, oms: OMS, envelope: WriteEnvelope, response: Response
+) -> Any:
     """Add a fulfilment location; lower priority ships first."""
-    result = oms.add_location(
+    result = await run_bridged(
+        oms.add_location,
         location_id=body.id, name=body.name, kind=LocationKind(body.kind),
         priority=body.priority, envelope=envelope,
     )
@@ -28,12 +32,13 @@ def add_location(body: LocationIn, oms: OMS, envelope: WriteEnvelope, response: 
 
 
 @router.post("/v1/inventory/{sku}/receipts", response_model=CommandOut)
-def receive_stock(
+async def receive_stock(
     sku: Sku, body: ReceiptIn, oms: OMS, envelope: WriteEnvelope, response: Response,
     expected_version: ExpectedVersion,
 ) -> Any:
     """Stock arrives at a location."""
-    result = oms.receive_stock(
+    result = await run_bridged(
+        oms.receive_stock,
         sku=sku, location_id=body.location_id, quantity=body.quantity, envelope=envelope,
         expected_version=expected_version,
     )
@@ -41,7 +46,7 @@ def receive_stock(
 
 
 @router.post("/v1/inventory/{sku}/adjustments", response_model=CommandOut)
-def adjust_stock(
+async def adjust_stock(
     sku: Sku, body: AdjustmentIn, oms: OMS, envelope: WriteEnvelope, response: Response,
     expected_version: ExpectedVersion,
 ) -> Any:
@@ -53,7 +58,8 @@ def adjust_stock(
             f"give exactly one of quantity_delta or counted ({given} given)",
             field="quantity_delta" if given == "neither" else "counted",
         )
-    result = oms.adjust_stock(
+    result = await run_bridged(
+        oms.adjust_stock,
         sku=sku, location_id=body.location_id, reason=body.reason,
         quantity_delta=body.quantity_delta, counted=body.counted, envelope=envelope,
         expected_version=expected_version,
@@ -62,12 +68,13 @@ def adjust_stock(
 
 
 @router.put("/v1/inventory/{sku}/safety-stock", response_model=CommandOut)
-def set_safety_stock(
+async def set_safety_stock(
     sku: Sku, body: SafetyStockIn, oms: OMS, envelope: WriteEnvelope, response: Response,
     expected_version: ExpectedVersion,
 ) -> Any:
     """Keep ``quantity`` units of the SKU at a location back from orders."""
-    result = oms.set_safety_stock(
+    result = await run_bridged(
+        oms.set_safety_stock,
         sku=sku, location_id=body.location_id, quantity=body.quantity, envelope=envelope,
         expected_version=expected_version,
     )

@@ -16,6 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from application.bridge import run_bridged
 from application.errors import NotFoundError
 from domain.order_values import LineQuantity, NewLine, ReturnedLine
 from domain.values import Channel, ExceptionKind, HoldType, ReturnCondition
@@ -85,9 +86,10 @@ def _lines(lines: list[LineQuantityIn]) -> list[LineQuantity]:
 
 
 @router.post("", status_code=201, response_model=OrderPlacedOut)
-def place_order(body: OrderIn, oms: OMS, envelope: WriteEnvelope, response: Response) -> Any:
+async def place_order(body: OrderIn, oms: OMS, envelope: WriteEnvelope, response: Response) -> Any:
     """Place an order; stock is reserved in the same transaction."""
-    result = oms.place_order(
+    result = await run_bridged(
+        oms.place_order,
         order_id=body.id,
         customer_id=body.customer_id,
         channel=Channel(body.channel),
@@ -127,7 +129,7 @@ def place_order(body: OrderIn, oms: OMS, envelope: WriteEnvelope, response: Resp
 
 
 @router.post("/{order_id}/cancellations", response_model=CommandOut)
-def cancel_order(
+async def cancel_order(
     order_id: UUID,
     body: CancellationIn,
     oms: OMS,
@@ -136,7 +138,8 @@ def cancel_order(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Cancel given line quantities, or everything not yet shipped."""
-    result = oms.cancel_order(
+    result = await run_bridged(
+        oms.cancel_order,
         order_id,
         reason=body.reason,
         lines=None if body.lines is None else _lines(body.lines),
@@ -147,7 +150,7 @@ def cancel_order(
 
 
 @router.put("/{order_id}/shipping-address", response_model=CommandOut)
-def change_shipping_address(
+async def change_shipping_address(
     order_id: UUID,
     body: AddressIn,
     oms: OMS,
@@ -156,7 +159,8 @@ def change_shipping_address(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Ship what is still unshipped to another address (409 once everything has shipped)."""
-    result = oms.change_shipping_address(
+    result = await run_bridged(
+        oms.change_shipping_address,
         order_id, address=body.to_domain(), envelope=envelope, expected_version=expected_version
     )
     return command_answer(result, response)
@@ -166,7 +170,7 @@ def change_shipping_address(
 
 
 @router.post("/{order_id}/holds", status_code=201, response_model=HoldPlacedOut)
-def place_hold(
+async def place_hold(
     order_id: UUID,
     body: HoldIn,
     oms: OMS,
@@ -175,7 +179,8 @@ def place_hold(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Stop fulfilment until the hold is released or the order rejected."""
-    result = oms.place_hold(
+    result = await run_bridged(
+        oms.place_hold,
         order_id, type=HoldType(body.type), reason=body.reason, envelope=envelope,
         expected_version=expected_version,
     )
@@ -183,7 +188,7 @@ def place_hold(
 
 
 @router.post("/{order_id}/holds/{hold_id}/release", response_model=CommandOut)
-def release_hold(
+async def release_hold(
     order_id: UUID,
     hold_id: UUID,
     oms: OMS,
@@ -193,7 +198,8 @@ def release_hold(
     body: HoldReleaseIn | None = None,
 ) -> Any:
     """Release an open hold; fulfilment continues once no hold is open."""
-    result = oms.release_hold(
+    result = await run_bridged(
+        oms.release_hold,
         order_id, hold_id, reason=body.reason if body else None, envelope=envelope,
         expected_version=expected_version,
     )
@@ -201,7 +207,7 @@ def release_hold(
 
 
 @router.post("/{order_id}/holds/{hold_id}/rejection", response_model=CommandOut)
-def reject_order(
+async def reject_order(
     order_id: UUID,
     hold_id: UUID,
     oms: OMS,
@@ -212,7 +218,8 @@ def reject_order(
 ) -> Any:
     """End an open hold by rejecting the order: everything unshipped is cancelled (for the
     hold's reason) and its stock released. Body: ``{}``."""
-    result = oms.reject_order(
+    result = await run_bridged(
+        oms.reject_order,
         order_id, hold_id, envelope=envelope, expected_version=expected_version
     )
     return command_answer(result, response)
@@ -222,7 +229,7 @@ def reject_order(
 
 
 @router.post("/{order_id}/payments/authorizations", response_model=CommandOut)
-def authorize_payment(
+async def authorize_payment(
     order_id: UUID,
     body: AuthorizationIn,
     oms: OMS,
@@ -231,7 +238,8 @@ def authorize_payment(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Record that a payment provider authorized an amount (never card data)."""
-    result = oms.authorize_payment(
+    result = await run_bridged(
+        oms.authorize_payment,
         order_id, amount=Decimal(body.amount), provider=body.provider,
         reference=body.reference, envelope=envelope, expected_version=expected_version,
     )
@@ -239,7 +247,7 @@ def authorize_payment(
 
 
 @router.post("/{order_id}/payments/authorization-failures", response_model=CommandOut)
-def record_authorization_failure(
+async def record_authorization_failure(
     order_id: UUID,
     body: AuthorizationFailureIn,
     oms: OMS,
@@ -248,7 +256,8 @@ def record_authorization_failure(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Record that a payment provider declined to authorize (the order shows in care)."""
-    result = oms.record_authorization_failure(
+    result = await run_bridged(
+        oms.record_authorization_failure,
         order_id, provider=body.provider, reason=body.reason, envelope=envelope,
         expected_version=expected_version,
     )
@@ -256,7 +265,7 @@ def record_authorization_failure(
 
 
 @router.post("/{order_id}/payments/captures", response_model=CommandOut)
-def capture_payment(
+async def capture_payment(
     order_id: UUID,
     body: CaptureIn,
     oms: OMS,
@@ -265,7 +274,8 @@ def capture_payment(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Capture up to what is authorized and not yet captured (409 beyond that)."""
-    result = oms.capture_payment(
+    result = await run_bridged(
+        oms.capture_payment,
         order_id, amount=Decimal(body.amount), envelope=envelope,
         expected_version=expected_version,
     )
@@ -273,7 +283,7 @@ def capture_payment(
 
 
 @router.post("/{order_id}/payments/voids", response_model=CommandOut)
-def void_authorization(
+async def void_authorization(
     order_id: UUID,
     oms: OMS,
     envelope: WriteEnvelope,
@@ -282,14 +292,15 @@ def void_authorization(
     body: EmptyIn | None = None,
 ) -> Any:
     """Give back what is authorized and will not be captured. Body: ``{}``."""
-    result = oms.void_authorization(
+    result = await run_bridged(
+        oms.void_authorization,
         order_id, envelope=envelope, expected_version=expected_version
     )
     return command_answer(result, response)
 
 
 @router.post("/{order_id}/payments/refunds", response_model=CommandOut)
-def refund_payment(
+async def refund_payment(
     order_id: UUID,
     body: RefundIn,
     oms: OMS,
@@ -298,7 +309,8 @@ def refund_payment(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Refund up to what is captured and not yet refunded (409 beyond that)."""
-    result = oms.refund_payment(
+    result = await run_bridged(
+        oms.refund_payment,
         order_id, amount=Decimal(body.amount), reason=body.reason, envelope=envelope,
         expected_version=expected_version,
     )
@@ -309,7 +321,7 @@ def refund_payment(
 
 
 @router.post("/{order_id}/shipments", status_code=201, response_model=ShipmentCreatedOut)
-def ship(
+async def ship(
     order_id: UUID,
     body: ShipmentIn,
     oms: OMS,
@@ -318,7 +330,8 @@ def ship(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Ship units reserved at a location; not while the order is on hold."""
-    result = oms.ship(
+    result = await run_bridged(
+        oms.ship,
         order_id, location_id=body.location_id, lines=_lines(body.lines),
         carrier=body.carrier, tracking_number=body.tracking_number, envelope=envelope,
         expected_version=expected_version,
@@ -327,7 +340,7 @@ def ship(
 
 
 @router.post("/{order_id}/shipments/{shipment_id}/delivery", response_model=CommandOut)
-def mark_delivered(
+async def mark_delivered(
     order_id: UUID,
     shipment_id: UUID,
     oms: OMS,
@@ -337,14 +350,15 @@ def mark_delivered(
     body: EmptyIn | None = None,
 ) -> Any:
     """The carrier delivered the shipment. Body: ``{}``."""
-    result = oms.mark_delivered(
+    result = await run_bridged(
+        oms.mark_delivered,
         order_id, shipment_id, envelope=envelope, expected_version=expected_version
     )
     return command_answer(result, response)
 
 
 @router.post("/{order_id}/shipments/{shipment_id}/exceptions", response_model=CommandOut)
-def record_delivery_exception(
+async def record_delivery_exception(
     order_id: UUID,
     shipment_id: UUID,
     body: DeliveryExceptionIn,
@@ -354,7 +368,8 @@ def record_delivery_exception(
     expected_version: ExpectedVersion,
 ) -> Any:
     """The carrier reports a problem with an undelivered shipment."""
-    result = oms.record_delivery_exception(
+    result = await run_bridged(
+        oms.record_delivery_exception,
         order_id, shipment_id, kind=ExceptionKind(body.kind), detail=body.detail,
         envelope=envelope, expected_version=expected_version,
     )
@@ -362,7 +377,7 @@ def record_delivery_exception(
 
 
 @router.post("/{order_id}/backorders/allocation", response_model=CommandOut)
-def allocate_backorders(
+async def allocate_backorders(
     order_id: UUID,
     oms: OMS,
     envelope: WriteEnvelope,
@@ -371,7 +386,8 @@ def allocate_backorders(
     body: EmptyIn | None = None,
 ) -> Any:
     """Reserve stock that has arrived for backordered units. Body: ``{}``."""
-    result = oms.allocate_backorders(
+    result = await run_bridged(
+        oms.allocate_backorders,
         order_id, envelope=envelope, expected_version=expected_version
     )
     return command_answer(result, response)
@@ -381,7 +397,7 @@ def allocate_backorders(
 
 
 @router.post("/{order_id}/returns", status_code=201, response_model=ReturnCreatedOut)
-def request_return(
+async def request_return(
     order_id: UUID,
     body: ReturnIn,
     oms: OMS,
@@ -390,7 +406,8 @@ def request_return(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Ask to return shipped units."""
-    result = oms.request_return(
+    result = await run_bridged(
+        oms.request_return,
         order_id, reason=body.reason, lines=_lines(body.lines), envelope=envelope,
         expected_version=expected_version,
     )
@@ -398,7 +415,7 @@ def request_return(
 
 
 @router.post("/{order_id}/returns/{return_id}/approval", response_model=CommandOut)
-def decide_return(
+async def decide_return(
     order_id: UUID,
     return_id: UUID,
     body: ReturnDecisionIn,
@@ -408,7 +425,8 @@ def decide_return(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Approve (await the goods) or reject a requested return."""
-    result = oms.decide_return(
+    result = await run_bridged(
+        oms.decide_return,
         order_id, return_id, approved=body.approved, reason=body.reason, envelope=envelope,
         expected_version=expected_version,
     )
@@ -416,7 +434,7 @@ def decide_return(
 
 
 @router.post("/{order_id}/returns/{return_id}/receipt", response_model=CommandOut)
-def receive_return(
+async def receive_return(
     order_id: UUID,
     return_id: UUID,
     body: ReturnReceiptIn,
@@ -426,7 +444,8 @@ def receive_return(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Goods of an approved return arrived; resellable units go back to stock there."""
-    result = oms.receive_return(
+    result = await run_bridged(
+        oms.receive_return,
         order_id, return_id, location_id=body.location_id,
         lines=[
             ReturnedLine(line.line_id, line.quantity, ReturnCondition(line.condition))
@@ -438,7 +457,7 @@ def receive_return(
 
 
 @router.post("/{order_id}/returns/{return_id}/refund", response_model=CommandOut)
-def refund_return(
+async def refund_return(
     order_id: UUID,
     return_id: UUID,
     body: ReturnRefundIn,
@@ -448,7 +467,8 @@ def refund_return(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Pay money back for an approved or received return."""
-    result = oms.refund_return(
+    result = await run_bridged(
+        oms.refund_return,
         order_id, return_id, amount=Decimal(body.amount), envelope=envelope,
         expected_version=expected_version,
     )
@@ -459,7 +479,7 @@ def refund_return(
 
 
 @router.post("/{order_id}/adjustments", status_code=201, response_model=AdjustmentAddedOut)
-def add_adjustment(
+async def add_adjustment(
     order_id: UUID,
     body: OrderAdjustmentIn,
     oms: OMS,
@@ -468,7 +488,8 @@ def add_adjustment(
     expected_version: ExpectedVersion,
 ) -> Any:
     """Credit the customer goodwill money; it lowers the balance due."""
-    result = oms.add_adjustment(
+    result = await run_bridged(
+        oms.add_adjustment,
         order_id, amount=Decimal(body.amount), reason=body.reason, envelope=envelope,
         expected_version=expected_version,
     )
@@ -476,7 +497,7 @@ def add_adjustment(
 
 
 @router.post("/{order_id}/notes", status_code=201, response_model=NoteAddedOut)
-def add_note(
+async def add_note(
     order_id: UUID,
     body: NoteIn,
     oms: OMS,
@@ -485,7 +506,8 @@ def add_note(
     expected_version: ExpectedVersion,
 ) -> Any:
     """A care note on the order; the key's actor is its author."""
-    result = oms.add_order_note(
+    result = await run_bridged(
+        oms.add_order_note,
         order_id, text=body.text, envelope=envelope, expected_version=expected_version
     )
     return command_answer(result, response, note_id=result.created_id)
