@@ -43,7 +43,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from application.bridge import await_only, bridged
 from application.envelope import Envelope
-from application.personal_data import KEYS_SQL, KeyStore, PersonalDataMapper
+from application.personal_data import (
+    KEYS_SQL,
+    KeyStore,
+    PersonalDataMapper,
+    PersonalStoredEvent,
+)
 from application.transcoding import OrjsonTranscoder
 
 EVENTS_TABLE = "events"
@@ -82,6 +87,11 @@ CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_aggregate_time_idx
     ON {EVENTS_TABLE} (originator_id, recorded_at);
 CREATE INDEX IF NOT EXISTS {EVENTS_TABLE}_recorded_at_idx
     ON {EVENTS_TABLE} (recorded_at);
+-- The data subject whose personal data the event holds (sealed, see personal_data), so
+-- that readers fetch the subject's key with the event. Not part of the hash: the sealed
+-- boxes in the state name their subject themselves, bound into their encryption.
+ALTER TABLE {EVENTS_TABLE} ADD COLUMN IF NOT EXISTS subject_id uuid;
+
 -- Nothing looks events up by command id (timelines group by it in their own tables), so an
 -- index on it would only slow every append down.
 DROP INDEX IF EXISTS {EVENTS_TABLE}_command_idx;
@@ -214,6 +224,39 @@ class EventRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             return self.append(conn, stored_events, envelope, new_keys, guard)
 
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """An aggregate's events, as the library's recorder selects them, each with its data
+        subject's key read in the same query (see ``PersonalStoredEvent``)."""
+        statement = _SELECT_EVENTS
+        params: list[Any] = [originator_id]
+        if gt is not None:
+            params.append(gt)
+            statement += " AND e.originator_version > %s"
+        if lte is not None:
+            params.append(lte)
+            statement += " AND e.originator_version <= %s"
+        statement += " ORDER BY e.originator_version" + (" DESC" if desc else "")
+        if limit is not None:
+            params.append(limit)
+            statement += " LIMIT %s"
+        with self.datastore.get_connection() as conn, conn.cursor(
+            row_factory=tuple_row, binary=True
+        ) as cur:
+            rows = cur.execute(statement, params, prepare=True).fetchall()
+        return [
+            PersonalStoredEvent(i, v, topic, state, subject, key) if subject is not None
+            else StoredEvent(i, v, topic, state)
+            for i, v, topic, state, subject, key in rows
+        ]
+
     def take_new_keys(self) -> dict[UUID, bytes]:
         """Personal-data keys to store with the events being inserted (set by the factory)."""
         return {}
@@ -233,14 +276,14 @@ class EventRecorder(PostgresApplicationRecorder):
             # Parameters travel in binary: a state's bytes as they are, not as hex text. The
             # casts let PostgreSQL type the rows where they are not an INSERT's own VALUES.
             row = "(%b::uuid, %b::bigint, %b::text, %b::bytea, %b::text, %b::text, %b::text," \
-                  " %b::text, %b::uuid, %b::uuid, %b::uuid)"
+                  " %b::text, %b::uuid, %b::uuid, %b::uuid, %b::uuid)"
             rows = ", ".join([row] * events)
             # PostgreSQL delivers one notification per channel and payload per transaction,
             # however many rows ask for it.
             notify = f", pg_notify('{NOTIFY_CHANNEL}', '')" if announce else ""
             columns = (
                 "originator_id, originator_version, topic, state, actor, actor_role, channel,"
-                " reason, correlation_id, causation_id, command_id"
+                " reason, correlation_id, causation_id, command_id, subject_id"
             )
             prelude: list[str] = []
             if guarded:
@@ -348,6 +391,12 @@ class EventRecorder(PostgresApplicationRecorder):
             return dict(await cur.fetchall())
 
 
+_SELECT_EVENTS = (
+    f"SELECT e.originator_id, e.originator_version, e.topic, e.state, e.subject_id, k.key"
+    f" FROM {EVENTS_TABLE} e LEFT JOIN personal_data_keys k ON k.subject_id = e.subject_id"
+    " WHERE e.originator_id = %s"
+)
+
 _VERSIONS_SQL = (
     f"SELECT v.id, e.originator_version FROM unnest(%s::uuid[]) AS v(id)"
     f" CROSS JOIN LATERAL (SELECT originator_version FROM {EVENTS_TABLE}"
@@ -387,7 +436,8 @@ class _Append:
             envelope.command_id,
         )
         for e in stored_events:
-            params += (e.originator_id, e.originator_version, e.topic, e.state, *context)
+            params += (e.originator_id, e.originator_version, e.topic, e.state, *context,
+                       e.subject if type(e) is PersonalStoredEvent else None)
         self.params = params
         self.announce = recorder._announcing()
         if self.announce:

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import tuple_row
 
 from application.event_store import EVENTS_TABLE
 
@@ -42,9 +41,12 @@ class LogCursor:
         return cls(0, 0)
 
 
-@dataclass(frozen=True)
-class LoggedEvent:
-    """One stored event as read from the log, with its envelope."""
+class LoggedEvent(NamedTuple):
+    """One stored event as read from the log, with its envelope.
+
+    A named tuple rather than a dataclass: every projection reads every event through
+    here, and a tuple is built in a fraction of a frozen dataclass's time.
+    """
 
     transaction: int
     position: int
@@ -60,6 +62,10 @@ class LoggedEvent:
     correlation_id: UUID
     causation_id: UUID | None
     command_id: UUID
+    # The data subject whose personal data the event holds, and their key as the key table
+    # has it now (None once erased), read with the event (application.personal_data).
+    subject_id: UUID | None = None
+    subject_key: bytes | None = None
 
     @property
     def cursor(self) -> LogCursor:
@@ -67,28 +73,29 @@ class LoggedEvent:
 
 
 _COLUMNS = (
-    "xact_id::text::bigint AS transaction, notification_id AS position, originator_id,"
-    " originator_version, topic, state, recorded_at, actor, actor_role, channel, reason,"
-    " correlation_id, causation_id, command_id"
+    "e.xact_id::text::bigint AS transaction, e.notification_id AS position, e.originator_id,"
+    " e.originator_version, e.topic, e.state, e.recorded_at, e.actor, e.actor_role, e.channel,"
+    " e.reason, e.correlation_id, e.causation_id, e.command_id, e.subject_id, k.key"
 )
+_FROM = f"{EVENTS_TABLE} e LEFT JOIN personal_data_keys k ON k.subject_id = e.subject_id"
 
 _READ_GUARDED = (
-    f"SELECT {_COLUMNS} FROM {EVENTS_TABLE}"
-    " WHERE (xact_id, notification_id) > (%(tx)s::text::xid8, %(pos)s)"
-    "   AND xact_id < pg_snapshot_xmin(pg_current_snapshot())"
-    " ORDER BY xact_id, notification_id LIMIT %(limit)s"
+    f"SELECT {_COLUMNS} FROM {_FROM}"
+    " WHERE (e.xact_id, e.notification_id) > (%(tx)s::text::xid8, %(pos)s)"
+    "   AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())"
+    " ORDER BY e.xact_id, e.notification_id LIMIT %(limit)s"
 )
 
 # The naive reader, kept only so tests can show what the guard prevents (negative control).
 _READ_UNGUARDED = (
-    f"SELECT {_COLUMNS} FROM {EVENTS_TABLE}"
-    " WHERE notification_id > %(pos)s ORDER BY notification_id LIMIT %(limit)s"
+    f"SELECT {_COLUMNS} FROM {_FROM}"
+    " WHERE e.notification_id > %(pos)s ORDER BY e.notification_id LIMIT %(limit)s"
 )
 
 
-def _row_to_event(row: tuple[Any, ...]) -> LoggedEvent:
-    # Positional, in _COLUMNS order: the reader is on every projection's hot path.
-    return LoggedEvent(row[0], row[1], row[2], row[3], row[4], bytes(row[5]), *row[6:])
+def _logged_events(cursor: Any) -> Any:
+    """psycopg row factory: each row, in ``_COLUMNS`` order, as a ``LoggedEvent``."""
+    return LoggedEvent._make
 
 
 def read_log(
@@ -104,9 +111,10 @@ def read_log(
     """
     sql = _READ_GUARDED if guarded else _READ_UNGUARDED
     params = {"tx": str(after.transaction), "pos": after.position, "limit": limit}
-    with conn.cursor(row_factory=tuple_row) as cur:
+    # Binary results: states arrive as their bytes (not hex to decode), ids as 16 bytes.
+    with conn.cursor(row_factory=_logged_events, binary=True) as cur:
         cur.execute(sql, params, prepare=True)
-        return [_row_to_event(row) for row in cur.fetchall()]
+        return cur.fetchall()
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from uuid import UUID
 import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
-from eventsourcing.utils import get_topic
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic, resolve_topic
 
 from application.bridge import blocking
 from application.errors import ApplicationError
@@ -75,6 +75,20 @@ class PersonalData:
 
     subject: UUID
     sealed: str
+
+
+@dataclass(frozen=True)
+class PersonalStoredEvent(StoredEvent):
+    """A stored event that holds personal data: which subject's, and, when it was read from
+    the store, that subject's key as the key table had it (None once erased).
+
+    The subject is stored in its own column (``events.subject_id``) so that readers fetch
+    the key with the event, in the same query, instead of looking for boxes in every state
+    and asking the key table again for each batch or event.
+    """
+
+    subject: UUID | None = None
+    subject_key: bytes | None = None
 
 
 Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
@@ -214,10 +228,11 @@ def subjects_in(states: Iterable[bytes]) -> set[UUID]:
     return found
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=65536)
 def _cipher(key: bytes) -> AESGCM:
     """An AES-GCM cipher for ``key``; setting one up costs as much as using it, so the
-    ciphers of recently used keys are kept. An erased key is never asked for again."""
+    ciphers of recently used keys are kept (a rebuild meets every customer's key). The
+    keys themselves always come from the key table, so an erased key opens nothing."""
     return AESGCM(key)
 
 
@@ -243,6 +258,7 @@ class PersonalDataMapper(Mapper[UUID]):
         # Per event class: its personal fields, whether it registers a new subject, and
         # whether its subject is its own aggregate (a customer).
         self._fields: dict[type, tuple[tuple[str, ...], bool, bool]] = {}
+        self._classes: dict[str, Any] = {}
 
     def take_new_keys(self) -> dict[UUID, bytes]:
         """Keys created for subjects first seen by this thread's last mapping; cleared."""
@@ -287,7 +303,9 @@ class PersonalDataMapper(Mapper[UUID]):
                                      state[name])
         sealed = object.__new__(kind)
         object.__setattr__(sealed, "__dict__", state)
-        return super().to_stored_event(sealed)
+        stored = super().to_stored_event(sealed)
+        return PersonalStoredEvent(stored.originator_id, stored.originator_version,
+                                   stored.topic, stored.state, subject)
 
     def _subject(self, domain_event: DomainEventProtocol[UUID], state: dict[str, Any]) -> UUID:
         """The customer an order's event is about."""
@@ -315,23 +333,86 @@ class PersonalDataMapper(Mapper[UUID]):
         self._prefetched = None
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        domain_event = super().to_domain_event(stored_event)
-        if b"PersonalData" not in stored_event.state:
-            return domain_event
-        self.open_values(vars(domain_event))
+        if isinstance(stored_event, PersonalStoredEvent):
+            event: DomainEventProtocol[UUID] = self.event_from(
+                stored_event.topic, stored_event.state, stored_event.originator_id,
+                stored_event.originator_version, stored_event.subject,
+                stored_event.subject_key,
+            )
+            return event
+        return self.event_from(stored_event.topic, stored_event.state,  # type: ignore[no-any-return]
+                               stored_event.originator_id, stored_event.originator_version)
+
+    def event_from(
+        self,
+        topic: str,
+        state: bytes,
+        originator_id: Any,
+        originator_version: int,
+        subject: UUID | None = None,
+        subject_key: bytes | None = None,
+    ) -> Any:
+        """The domain event stored as ``state`` under ``topic``, its personal data opened
+        (with ``subject_key`` for boxes of ``subject``, read with the event; others' keys
+        from the batch's prefetch or the key table).
+
+        What the library's ``Mapper.to_domain_event`` does (the same topic resolution and
+        upcasting), for the parts Evident uses, without a ``StoredEvent`` to build first:
+        every projection decodes every event through here, so its overhead counts.
+        """
+        kind = self._classes.get(topic)
+        if kind is None:
+            kind = self._classes[topic] = resolve_topic(topic)
+        try:
+            event_state: dict[str, Any] = self.transcoder.decode(state)
+        except Exception as e:
+            msg = (f"Failed to deserialise state of stored event with topic '{topic}',"
+                   f" originator_id '{originator_id}' and originator_version"
+                   f" {originator_version}: {e}")
+            raise MapperDeserialisationError(msg) from e
+        if type(originator_id) is not UUID:
+            originator_id = UUID(str(originator_id))
+        event_state["originator_id"] = originator_id
+        event_state["originator_version"] = originator_version
+        class_version = getattr(kind, "class_version", 1)
+        from_version = event_state.pop("class_version", 1)
+        while from_version < class_version:
+            getattr(kind, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
+            from_version += 1
+        if b"PersonalData" in state:
+            self.open_values(event_state, subject, subject_key)
+        domain_event = object.__new__(kind)
+        object.__setattr__(domain_event, "__dict__", event_state)
         return domain_event
 
-    def open_values(self, state: dict[str, Any]) -> None:
-        """Replace sealed fields in a decoded event state by their values or the marker."""
-        boxes = {name: v for name, v in state.items() if isinstance(v, PersonalData)}
+    def open_values(
+        self,
+        state: dict[str, Any],
+        subject: UUID | None = None,
+        subject_key: bytes | None = None,
+    ) -> None:
+        """Replace sealed fields in a decoded event state by their values or the marker.
+
+        Boxes of ``subject`` open with ``subject_key`` (read from the key table with the
+        event: None means erased); any others with the batch's prefetched keys, or keys
+        asked for now.
+        """
+        boxes = {name: v for name, v in state.items() if type(v) is PersonalData}
         if not boxes:
             return
-        keys = self._prefetched
-        missing = {b.subject for b in boxes.values()} - set(keys or ())
+        known = self._prefetched or {}
+        asked: dict[UUID, bytes | None] = {}
+        missing = {
+            b.subject for b in boxes.values() if b.subject != subject and b.subject not in known
+        }
         if missing:
-            keys = {**(keys or {}), **self.keys.keys(missing)}  # one query per event at most
+            asked = self.keys.keys(missing)  # one query per event at most
         for name, box in boxes.items():
-            state[name] = self._open(name, box, (keys or {}).get(box.subject))
+            if box.subject == subject:
+                key = subject_key
+            else:
+                key = known[box.subject] if box.subject in known else asked.get(box.subject)
+            state[name] = self._open(name, box, key)
 
     def _open(self, field: str, box: PersonalData, key: bytes | None) -> Any:
         if key is None:

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import orjson
 from eventsourcing.persistence import Transcoder
@@ -158,9 +158,23 @@ def _untag_enum(data: list[Any]) -> Any:
     return _enum_member(data[0], value if type(value) in _PLAIN else _untag(value))
 
 
+_SAFE_UNKNOWN = SafeUUID.unknown
+
+
+def _untag_uuid(text: str) -> UUID:
+    """``UUID(text)`` for the canonical form we store, without ``UUID.__init__``'s handling
+    of every other form (most events hold one or two, and every read decodes them)."""
+    if len(text) != 36:
+        return UUID(text)
+    value = object.__new__(UUID)
+    object.__setattr__(value, "int", int(text.replace("-", ""), 16))
+    object.__setattr__(value, "is_safe", _SAFE_UNKNOWN)
+    return value
+
+
 _UNTAGGERS: dict[str, Callable[[Any], Any]] = {
     "$dec": Decimal,
-    "$uuid": UUID,
+    "$uuid": _untag_uuid,
     "$dt": datetime.fromisoformat,
     "$date": date.fromisoformat,
     "$tuple": lambda items: tuple(_untag_list(items)),
@@ -177,10 +191,24 @@ def _untag_list(items: list[Any]) -> list[Any]:
 
 
 def _untag_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """A decoded mapping's values untagged (plain ones, most of them, left as they are)."""
+    """A decoded mapping's values untagged (plain ones, most of them, left as they are).
+
+    ``_untag`` written out for its commonest case, a tag, to save a call per value.
+    """
     for k, v in fields.items():
-        if type(v) not in _PLAIN:
-            fields[k] = _untag(v)
+        kind = type(v)
+        if kind is dict:
+            if len(v) == 1:
+                for key in v:
+                    untag = _UNTAGGERS.get(key)
+                    if untag is not None:
+                        fields[k] = untag(v[key])
+                    else:
+                        fields[k] = _untag(v)
+            else:
+                fields[k] = _untag_fields(v)
+        elif kind is list:
+            fields[k] = _untag_list(v)
     return fields
 
 

@@ -472,7 +472,7 @@ def _address(number: int) -> Address:
 # --- replication by COPY ----------------------------------------------------------------------
 
 _COLUMNS = ("originator_id", "originator_version", "topic", "state", "actor", "actor_role",
-            "channel", "reason", "correlation_id", "causation_id", "command_id")
+            "channel", "reason", "correlation_id", "causation_id", "command_id", "subject_id")
 _UUID_PATTERN = rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # A sealed personal field (``application.personal_data.PersonalData``) as the transcoder
 # writes it, or any other UUID: one pass, so a re-sealed box's new subject is not remapped.
@@ -496,6 +496,7 @@ class _Row:
     correlation_id: str
     causation_id: str | None
     command_id: str
+    subject_id: str | None
 
 
 @dataclass(frozen=True)
@@ -509,7 +510,8 @@ def _template(
 ) -> _Template:
     rows = conn.execute(
         f"SELECT originator_id::text, originator_version, topic, state, actor, actor_role,"
-        f" channel, reason, correlation_id::text, causation_id::text, command_id::text"
+        f" channel, reason, correlation_id::text, causation_id::text, command_id::text,"
+        f" subject_id::text"
         f" FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
         (after, limit),
     ).fetchall()
@@ -603,6 +605,7 @@ def _copy_replica(
                     remap(row.correlation_id),
                     remap(row.causation_id) if row.causation_id else None,
                     remap(row.command_id),
+                    remap(row.subject_id) if row.subject_id else None,
                 ))
         if sealer is not None and sealer.new_keys:
             subjects = list(sealer.new_keys)

@@ -28,11 +28,10 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from application.event_store import NOTIFY_CHANNEL
@@ -60,8 +59,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS projection_tracking_live_idx
 """
 
 
-@dataclass(frozen=True)
-class ProjectedEvent:
+class ProjectedEvent(NamedTuple):
     """An event as a projection sees it: decoded, with its log envelope."""
 
     logged: LoggedEvent
@@ -167,20 +165,24 @@ class Decoder:
         return cls(PersonalDataMapper(KeyStore(lambda: nullcontext(conn))))
 
     def decode(self, logged: LoggedEvent) -> ProjectedEvent:
-        stored = StoredEvent(
-            originator_id=logged.originator_id,
-            originator_version=logged.originator_version,
-            topic=logged.topic,
-            state=logged.state,
-        )
-        return ProjectedEvent(logged, self._mapper.to_domain_event(stored))
+        return self.decode_batch([logged])[0]
 
     def decode_batch(self, batch: Sequence[LoggedEvent]) -> list[ProjectedEvent]:
-        self._mapper.prefetch(e.state for e in batch)
+        """Decode a page of the log. Keys of data subjects come with their events; only an
+        event stored without its subject named needs the batch's one extra key query."""
+        mapper = self._mapper
+        mapper.prefetch(e.state for e in batch if e.subject_id is None)
         try:
-            return [self.decode(e) for e in batch]
+            event_from = mapper.event_from
+            return [
+                ProjectedEvent(logged, event_from(logged.topic, logged.state,
+                                                  logged.originator_id,
+                                                  logged.originator_version,
+                                                  logged.subject_id, logged.subject_key))
+                for logged in batch
+            ]
         finally:
-            self._mapper.forget_prefetched()
+            mapper.forget_prefetched()
 
 
 @dataclass(frozen=True)
