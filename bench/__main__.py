@@ -41,6 +41,7 @@ class Options:
     server_url: str = DEFAULT_URL
     database: str = "evident_bench"
     seed: int = 1
+    per_model: bool = False
 
 
 Benchmark = Callable[[str, Options], tuple[list[Result], list[str]]]
@@ -48,7 +49,8 @@ Benchmark = Callable[[str, Options], tuple[list[Result], list[str]]]
 
 def _rebuild(database_url: str, options: Options) -> tuple[list[Result], list[str]]:
     outcome = rebuild.run(database_url, batch_size=options.batch_size,
-                          baseline_events=options.baseline_events, progress=progress)
+                          baseline_events=options.baseline_events,
+                          per_model=options.per_model, progress=progress)
     return outcome.results(), outcome.notes
 
 
@@ -120,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
                              f" (default {rebuild.DEFAULT_BASELINE_EVENTS}; it commits per"
                              " event, so the whole log would take minutes)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated history")
+    parser.add_argument("--per-model", action="store_true",
+                        help="also rebuild each read model alone (one more pass over the log"
+                             " per model)")
     parser.add_argument("--database", default="evident_bench",
                         help="benchmark database, dropped and recreated (default %(default)s)")
     parser.add_argument("--check", action="store_true",
@@ -157,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     server_url = os.environ.get("DATABASE_URL") or DEFAULT_URL
     options = Options(args.events, args.batch_size, args.baseline_events, args.quick,
-                      args.big_log, server_url, args.database, args.seed)
+                      args.big_log, server_url, args.database, args.seed, args.per_model)
     selected = [name for name in BENCHMARKS if not args.only or name in args.only]
     history = None
     try:

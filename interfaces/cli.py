@@ -38,9 +38,9 @@ from projections.engine import (
     ReplayTargetError,
     Until,
     Worker,
-    rebuild_together,
     replay,
 )
+from projections.parallel_rebuild import RebuildFailedError, rebuild_in_parallel
 from projections.status import projection_status
 
 log = logging.getLogger("evident.cli")
@@ -263,12 +263,15 @@ def cmd_projections_rebuild(settings: Settings, names: Sequence[str], everything
     except registry.UnknownProjectionError as e:
         raise CommandError(str(e)) from e
     label = ", ".join(p.name for p in projections)
-    with open_database(settings) as url, psycopg.connect(url, autocommit=True) as conn:
-        total = count_after(conn, LogCursor.start())
+    with open_database(settings) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            total = count_after(conn, LogCursor.start())
+        tune_garbage_collector()
         with progress(total, f"rebuilding {label}") as advance:
             try:
-                generations = rebuild_together(conn, projections, on_progress=advance)
-            except AlreadyRebuildingError as e:
+                # One process per core, each rebuilding a group of the read models.
+                generations = rebuild_in_parallel(url, projections, on_progress=advance)
+            except (AlreadyRebuildingError, RebuildFailedError) as e:
                 raise CommandError(str(e)) from e
     for name, generation in generations.items():
         print(f"{name}: generation {generation} is live")

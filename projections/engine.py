@@ -24,8 +24,8 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
@@ -77,7 +77,34 @@ class Projection(Protocol):
     def apply(
         self, conn: psycopg.Connection[Any], schema: str, events: Sequence[ProjectedEvent]
     ) -> None:
-        """Apply a batch of events inside the caller's transaction."""
+        """Apply a batch of events inside the caller's transaction.
+
+        A projection may also define ``settled(schema, committed)``: the engine calls it
+        when the transaction its batches were applied in has ended, so that state it keeps
+        in memory between batches (``projections.state``) follows only what committed.
+        """
+
+
+@contextmanager
+def _applying(
+    conn: psycopg.Connection[Any], *projections: tuple[Projection, str]
+) -> Iterator[None]:
+    """A transaction for batches of ``(projection, schema)``, telling each projection that
+    keeps state between batches whether it committed."""
+    try:
+        with conn.transaction():
+            yield
+    except BaseException:
+        _settle(projections, committed=False)
+        raise
+    _settle(projections, committed=True)
+
+
+def _settle(projections: Sequence[tuple[Projection, str]], *, committed: bool) -> None:
+    for projection, schema in projections:
+        settled = getattr(projection, "settled", None)
+        if settled is not None:
+            settled(schema, committed)
 
 
 class ProjectionHaltedError(RuntimeError):
@@ -265,7 +292,7 @@ def catch_up_once(
     if not batch:
         return 0
     try:
-        with conn.transaction():
+        with _applying(conn, (projection, schema_name(projection.name, tracked.generation))):
             _apply_batch(conn, projection, decoder, tracked, batch)
     except _CursorMovedError:
         log.info("projection %s: cursor moved elsewhere; batch discarded", projection.name)
@@ -294,7 +321,7 @@ def _halt(
         if current is None:
             return
         try:
-            with conn.transaction():
+            with _applying(conn, (projection, schema_name(projection.name, current.generation))):
                 _apply_batch(conn, projection, decoder, current, [logged])
         except _CursorMovedError:
             return
@@ -412,11 +439,17 @@ def _fill_together(
     while batch := read_log(conn, cursor, batch_size):
         decoded = decoder.decode_batch(batch)
         tracked = current()
+        targets = [(p, schema_name(p.name, tracked[p.name].generation)) for p in projections]
         try:
-            with conn.transaction():
+            with _applying(conn, *targets):
+                first = batch[0].cursor
                 for projection in projections:
                     here = tracked[projection.name]
-                    mine = [e for e in decoded if e.logged.cursor > here.cursor]
+                    # Usually every projection stands where the batch begins; one that an
+                    # earlier, interrupted rebuild took further skips what it has.
+                    mine = decoded if here.cursor < first else [
+                        e for e in decoded if e.logged.cursor > here.cursor
+                    ]
                     if mine:
                         _apply_decoded(conn, projection, here, mine)
         except _CursorMovedError:
@@ -482,7 +515,7 @@ def _switch_in_transaction(
     generation: int,
     batch_size: int,
 ) -> None:
-    with conn.transaction():
+    with _applying(conn, (projection, schema_name(projection.name, generation))):
         # Lock the live row: the live worker's next cursor update waits, then finds the row
         # no longer live and discards its batch. Nothing is applied to both or to neither.
         row = conn.execute(
@@ -599,7 +632,7 @@ def replay(
         cursor = batch[-1].cursor
         chosen = decoder.decode_batch([e for e in batch if until.includes(e)])
         if chosen:
-            with conn.transaction():
+            with _applying(conn, (projection, into)):
                 projection.apply(conn, into, chosen)
             applied += len(chosen)
         if on_progress:

@@ -54,6 +54,8 @@ class InvoicesProjection:
     """Maintains ``documents`` (invoices and credit memos) and the data needed to issue them."""
 
     name = NAME
+    # Relative CPU per event in a rebuild (measured), to balance parallel rebuilds.
+    rebuild_weight = 3
 
     def create_tables(self, conn: psycopg.Connection[Any], schema: str) -> None:
         s = sql.Identifier(schema)

@@ -25,7 +25,7 @@ def test_the_rebuild_benchmark_runs_on_a_tiny_log(make_database: Callable[[], st
     url = make_database()
 
     history = build_history(url, 2_000, seed=3)
-    outcome = rebuild.run(url, batch_size=500, baseline_events=500)
+    outcome = rebuild.run(url, batch_size=500, baseline_events=500, per_model=True)
 
     assert history.events >= 2_000
     assert history.replicas > 1

@@ -18,6 +18,7 @@ from psycopg import sql
 
 from application.bootstrap import create_order_management
 from application.envelope import Envelope
+from application.log_reader import LogCursor, count_after, read_log
 from application.order_management import OrderManagement
 from application.settings import Settings
 from domain.order_values import LineQuantity, NewLine
@@ -27,6 +28,7 @@ from projections.engine import (
     Decoder,
     ProjectedEvent,
     ProjectionHaltedError,
+    _applying,
     catch_up_once,
     ensure_projection,
     live_schema,
@@ -35,6 +37,7 @@ from projections.engine import (
     resume,
 )
 from projections.order_status import OrderStatusProjection
+from projections.parallel_rebuild import groups, rebuild_in_parallel, weight
 from projections.status import projection_status
 from tests.projections.counting import CountingProjection
 from tests.projections.support import catch_up
@@ -290,3 +293,63 @@ def test_rebuilding_every_read_model_in_one_pass_matches_rebuilding_each(
             generation = rebuild(conn, projection, batch_size=500)
             assert _digest(conn, f"{projection.name}_g{generation}") == first[projection.name]
     assert all(any(d for d in tables.values()) for tables in first.values())
+
+
+def test_a_parallel_rebuild_matches_rebuilding_in_one_process(database_url: str) -> None:
+    _history(database_url, orders=25)
+    projections = registry.select()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        together = rebuild_together(conn, projections, batch_size=13)
+        expected = {p.name: _digest(conn, f"{p.name}_g{together[p.name]}") for p in projections}
+    progress: list[int] = []
+
+    generations = rebuild_in_parallel(database_url, registry.select(), workers=2,
+                                      batch_size=17, on_progress=progress.append)
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for projection in projections:
+            assert generations[projection.name] == together[projection.name] + 1
+            assert _digest(conn, f"{projection.name}_g{generations[projection.name]}") == (
+                expected[projection.name]), projection.name
+            live = live_schema(conn, projection.name)
+            assert live is not None
+            assert live[0] == f"{projection.name}_g{generations[projection.name]}"
+        total = count_after(conn, LogCursor.start())
+    assert sum(progress) == total
+
+
+def test_parallel_rebuild_groups_balance_the_projections_weights() -> None:
+    found = groups(registry.select(), 2)
+    weights = [sum(weight(p) for p in group) for group in found]
+    assert sorted(p.name for g in found for p in g) == sorted(registry.FACTORIES)
+    assert max(weights) - min(weights) <= max(weight(p) for p in registry.select())
+    assert len(groups(registry.select(), 1)) == 1
+    assert len(groups(registry.select()[:1], 4)) == 1
+
+
+def test_a_batch_that_rolled_back_leaves_nothing_in_a_projections_memory(
+    database_url: str,
+) -> None:
+    _history(database_url, orders=12)
+    projection = OrderStatusProjection()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        decoder = Decoder.for_connection(conn)
+        ensure_projection(conn, projection)
+        for _ in range(3):  # some orders are now in the projection's memory
+            catch_up_once(conn, projection, decoder, batch_size=15)
+        live = live_schema(conn, projection.name)
+        assert live is not None
+
+        def apply_then_fail() -> None:
+            batch = decoder.decode_batch(read_log(conn, live[1], 40))
+            with _applying(conn, (projection, live[0])):
+                projection.apply(conn, live[0], batch)
+                raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError, match="rolled back"):
+            apply_then_fail()
+    catch_up(database_url, [projection])  # the same object, after the rollback
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        kept = _rows(conn, live[0], "orders", "order_id")
+        fresh = rebuild(conn, OrderStatusProjection())
+        assert _rows(conn, f"{projection.name}_g{fresh}", "orders", "order_id") == kept
