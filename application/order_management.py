@@ -20,10 +20,11 @@ from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
 from eventsourcing.utils import EnvType
+from psycopg.rows import tuple_row
 
 from application.aggregate_cache import ABSENT, AggregateCache, copy_aggregate
 from application.bridge import blocking
@@ -61,6 +62,8 @@ A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 8
+# Decoded snapshots kept for reading aggregates as they were (see _snapshot_state).
+SNAPSHOTS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,8 @@ class OrderManagement(Application[UUID]):
         """
         maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
         self.aggregates = AggregateCache(int(maxsize) if maxsize else 0)
+        self._snapshot_states: LRUCache[tuple[UUID, int], Any] = LRUCache(
+            maxsize=SNAPSHOTS_KEPT)
         return Repository(event_store=self.events, snapshot_store=self.snapshots)
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -569,8 +574,9 @@ class OrderManagement(Application[UUID]):
             envelope.with_reason(reason), expected_version,
         )
         self.personal_data.erase(customer_id)
-        # Cached aggregates hold opened personal data in memory: start a fresh cache.
+        # Cached aggregates hold opened personal data in memory: start fresh caches.
         self.aggregates.clear()
+        self._snapshot_states = LRUCache(maxsize=SNAPSHOTS_KEPT)
         return result
 
     @property
@@ -594,13 +600,62 @@ class OrderManagement(Application[UUID]):
         One index lookup on (aggregate id, recorded_at); snapshots then make loading that
         version cheap however long the history.
         """
-        with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
-            row = conn.execute(
-                "SELECT max(originator_version) AS version FROM events"
-                " WHERE originator_id = %s AND recorded_at <= %s",
-                (aggregate_id, moment),
+        return self._versions_at(aggregate_id, moment=moment)[0]
+
+    def _versions_at(
+        self, aggregate_id: UUID, *, moment: datetime | None = None, version: int | None = None
+    ) -> tuple[int | None, int | None]:
+        """In one query: the aggregate's version at ``moment`` (or ``version`` itself), and
+        the version of its newest snapshot at or below that."""
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            row = cur.execute(
+                "SELECT v.version, (SELECT max(s.originator_version) FROM snapshots s"
+                " WHERE s.originator_id = %(id)s AND s.originator_version <= v.version)"
+                " FROM (SELECT CASE WHEN %(t)s::timestamptz IS NULL THEN %(v)s::bigint ELSE"
+                " (SELECT max(originator_version) FROM events WHERE originator_id = %(id)s"
+                " AND recorded_at <= %(t)s) END AS version) v",
+                {"id": aggregate_id, "t": moment, "v": version},
+                prepare=True,
             ).fetchone()
-        return None if row is None or row["version"] is None else int(row["version"])
+        if row is None:
+            return None, None
+        return row[0], row[1]
+
+    def _at_version(self, aggregate_id: UUID, version: int, snapshot: int | None) -> Any | None:
+        """The aggregate at ``version``: its snapshot at version ``snapshot`` (decoded once and
+        kept, see ``_snapshot_state``) and the events after it up to ``version``."""
+        base = self._snapshot_state(aggregate_id, snapshot) if snapshot else None
+        events: list[Any] = list(self.events.get(aggregate_id, gt=base.version if base else None,
+                                                 lte=version))
+        if not events:
+            return None if base is None else copy_aggregate(base)
+        aggregate = None if base is None else copy_aggregate(base)
+        for event in events:
+            aggregate = event.mutate(aggregate)
+        return aggregate
+
+    def _snapshot_state(self, aggregate_id: UUID, version: int) -> Any | None:
+        """The aggregate as its snapshot at ``version`` holds it, not to be changed.
+
+        Decoding a large aggregate's snapshot costs more than everything else in reading it
+        as it was, so decoded snapshots are kept (a snapshot never changes). They hold
+        personal data in the clear, like the snapshots in the store; one is used only while
+        the store still lists that snapshot (``_versions_at`` asks), and erasing a customer
+        deletes the snapshots of their aggregates in the same transaction that destroys
+        their key (``KeyStore.erase``).
+        """
+        key = (aggregate_id, version)
+        try:
+            state: Any = self._snapshot_states.get(key)
+        except KeyError:
+            snapshots: list[Any] = list(self.snapshots.get(
+                aggregate_id, lte=version, desc=True, limit=1)) if self.snapshots else []
+            if not snapshots or snapshots[0].originator_version != version:
+                return None
+            state = snapshots[0].mutate(None)
+            self._snapshot_states.put(key, state)
+        return state
 
     def aggregate_as_of(
         self,
@@ -613,17 +668,25 @@ class OrderManagement(Application[UUID]):
     ) -> A:
         if version is not None and version < 1:
             raise InvalidRequestError("version must be 1 or more", field="version")
+        aggregate: Any
         if as_of is not None:
             if as_of.utcoffset() is None:
                 raise InvalidRequestError("as_of needs a timezone offset", field="as_of")
-            at_time = self.version_at(aggregate_id, as_of)
+            at_time, snapshot = self._versions_at(aggregate_id, moment=as_of)
             if at_time is None:
                 raise NotFoundError(f"there was no {what} {aggregate_id} at {as_of.isoformat()}")
-            version = at_time if version is None else min(version, at_time)
-        try:
-            aggregate: Any = self.repository.get(aggregate_id, version=version)
-        except AggregateNotFoundError:
-            raise NotFoundError(f"there is no {what} {aggregate_id}") from None
+            if version is not None and version < at_time:
+                _, snapshot = self._versions_at(aggregate_id, version=version)
+            else:
+                version = at_time
+            aggregate = self._at_version(aggregate_id, version, snapshot)
+        elif version is not None:
+            _, snapshot = self._versions_at(aggregate_id, version=version)
+            aggregate = self._at_version(aggregate_id, version, snapshot)
+        else:
+            aggregate = self._load_optional(aggregate_id)
+        if aggregate is None:
+            raise NotFoundError(f"there is no {what} {aggregate_id}")
         if not isinstance(aggregate, cls):
             raise NotFoundError(f"there is no {what} {aggregate_id}")
         if version is not None and aggregate.version < version:
