@@ -19,10 +19,15 @@ database, and outside a bridge the same code simply runs synchronously.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import sys
-from collections.abc import Awaitable, Callable
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -76,3 +81,37 @@ def blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if not bridged():
         return function(*args, **kwargs)
     return await_only(anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs)))
+
+
+def pause(seconds: float) -> None:
+    """Sleep for ``seconds``; when bridged, only this command waits, not the event loop."""
+    if bridged():
+        await_only(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
+
+
+class OneAtATime:
+    """Lets one caller at a time through, whether callers run in threads or bridged onto an
+    event loop (where a thread lock would block the loop, and every other command with it)."""
+
+    def __init__(self) -> None:
+        self._thread_lock = threading.Lock()
+        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary())
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        if not bridged():
+            with self._thread_lock:
+                yield
+            return
+        loop = asyncio.get_running_loop()
+        lock = self._loop_locks.get(loop)
+        if lock is None:
+            lock = self._loop_locks[loop] = asyncio.Lock()
+        await_only(lock.acquire())
+        try:
+            yield
+        finally:
+            lock.release()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from eventsourcing.utils import EnvType
 from psycopg.rows import tuple_row
 
 from application.aggregate_cache import ABSENT, AggregateCache, copy_aggregate
-from application.bridge import blocking
+from application.bridge import OneAtATime, blocking, pause
 from application.envelope import Envelope
 from application.errors import (
     AlreadyExistsError,
@@ -118,6 +117,7 @@ class OrderManagement(Application[UUID]):
     ) -> None:
         self.clock = clock
         self.new_id = new_id
+        self._retries = OneAtATime()
         super().__init__(env)
 
     def construct_factory(self, env: Any) -> Any:
@@ -327,7 +327,12 @@ class OrderManagement(Application[UUID]):
             reads = _Reads(optimistic)
             token = _READS.set(reads)
             try:
-                return command()
+                if attempt == 1:
+                    return command()
+                # Commands that collided take turns: under a burst of orders for one SKU,
+                # each retry then meets only first attempts, not every other retry again.
+                with self._retries.turn():
+                    return command()
             except (IntegrityError, ExceedsReservationError):
                 # ExceedsReservationError here means the order we read was already stale
                 # (another command shipped or released those units since): read again, and
@@ -335,7 +340,7 @@ class OrderManagement(Application[UUID]):
                 if attempt == MAX_ATTEMPTS:
                     break
                 if not optimistic:
-                    time.sleep(random.uniform(0, 0.002 * attempt))
+                    pause(random.uniform(0, 0.002 * attempt))
                 optimistic = False
             except (DomainError, ApplicationError):
                 if not reads.unverified:

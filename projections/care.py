@@ -33,12 +33,13 @@ from uuid import UUID
 import orjson
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from domain.customer import Customer
 from domain.money import ZERO, round_money
 from domain.order import Order
+from projections.bulk import insert_rows
 from projections.engine import ProjectedEvent
+from projections.state import CommittedState
 
 NAME = "care"
 
@@ -224,8 +225,33 @@ def _queue_items(
     return items
 
 
-def _json(value: Any) -> Jsonb:
-    return Jsonb(value, dumps=lambda v: orjson.dumps(v).decode())
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+_CUSTOMER_COLUMNS = (
+    ("customer_id", "uuid"), ("name", "text"), ("email", "text"), ("phone", "text"),
+    ("addresses", "jsonb"), ("consent_email", "boolean"), ("consent_sms", "boolean"),
+    ("erased", "boolean"), ("registered_at", "timestamptz"), ("position", "bigint"),
+)
+_NOTE_COLUMNS = (
+    ("customer_id", "uuid"), ("note_id", "uuid"), ("text", "text"), ("author", "text"),
+    ("at", "timestamptz"), ("position", "bigint"),
+)
+_ORDER_COLUMNS = (
+    ("order_id", "uuid"), ("customer_id", "uuid"), ("currency", "text"),
+    ("placed_at", "timestamptz"), ("status", "text"), ("total", "numeric"),
+    ("captured", "numeric"), ("refunded", "numeric"), ("position", "bigint"),
+    ("state", "jsonb"),
+)
+_RETURN_COLUMNS = (
+    ("return_id", "uuid"), ("order_id", "uuid"), ("customer_id", "uuid"), ("status", "text"),
+    ("reason", "text"), ("requested_at", "timestamptz"), ("lines", "jsonb"),
+)
+_QUEUE_COLUMNS = (
+    ("item_key", "text"), ("order_id", "uuid"), ("customer_id", "uuid"), ("kind", "text"),
+    ("reason", "text"), ("since", "timestamptz"),
+)
 
 
 class CareProjection:
@@ -234,6 +260,10 @@ class CareProjection:
     name = NAME
     # Relative CPU per event in a rebuild (measured), to balance parallel rebuilds.
     rebuild_weight = 3
+
+    def __init__(self) -> None:
+        # Orders' care state as committed, so a batch does not read and parse it back first.
+        self._orders: CommittedState[UUID, dict[str, Any]] = CommittedState()
 
     def create_tables(self, conn: psycopg.Connection[Any], schema: str) -> None:
         s = sql.Identifier(schema)
@@ -304,17 +334,20 @@ class CareProjection:
     ) -> None:
         order_events = [e for e in events if type(e.event) in _ORDER_EVENTS]
         customer_events = [e for e in events if type(e.event) in _CUSTOMER_EVENTS]
-        s = sql.Identifier(schema)
         if customer_events:
-            self._apply_customers(conn, s, customer_events)
+            self._apply_customers(conn, schema, customer_events)
         if order_events:
-            self._apply_orders(conn, s, order_events)
+            self._apply_orders(conn, schema, order_events)
+
+    def settled(self, schema: str, committed: bool) -> None:
+        self._orders.settled(schema, committed)
 
     # --- customers ------------------------------------------------------------------------
 
     def _apply_customers(
-        self, conn: psycopg.Connection[Any], s: sql.Identifier, events: Sequence[ProjectedEvent]
+        self, conn: psycopg.Connection[Any], schema: str, events: Sequence[ProjectedEvent]
     ) -> None:
+        s = sql.Identifier(schema)
         ids = list({e.event.originator_id for e in events})
         customers: dict[UUID, dict[str, Any]] = {}
         for row in conn.execute(
@@ -364,23 +397,19 @@ class CareProjection:
                 new_notes.pop(customer_id, None)
                 erased.add(customer_id)
         with conn.cursor() as cur:
-            cur.executemany(
-                sql.SQL(
-                    "INSERT INTO {s}.customers (customer_id, name, email, phone, addresses,"
-                    " consent_email, consent_sms, erased, registered_at, position)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (customer_id) DO UPDATE SET name = excluded.name,"
-                    " email = excluded.email, phone = excluded.phone,"
-                    " addresses = excluded.addresses, consent_email = excluded.consent_email,"
-                    " consent_sms = excluded.consent_sms, erased = excluded.erased,"
-                    " position = excluded.position"
-                ).format(s=s),
+            insert_rows(
+                cur, schema, "customers", _CUSTOMER_COLUMNS,
                 [
-                    (cid, c["name"], c["email"], c["phone"], _json(c["addresses"]),
+                    (cid, c["name"], c["email"], c["phone"], _json_text(c["addresses"]),
                      c["consent_email"], c["consent_sms"], c["erased"], c["registered_at"],
                      c["position"])
                     for cid, c in customers.items()
                 ],
+                "ON CONFLICT (customer_id) DO UPDATE SET name = excluded.name,"
+                " email = excluded.email, phone = excluded.phone,"
+                " addresses = excluded.addresses, consent_email = excluded.consent_email,"
+                " consent_sms = excluded.consent_sms, erased = excluded.erased,"
+                " position = excluded.position",
             )
             if erased:
                 cur.execute(
@@ -390,32 +419,34 @@ class CareProjection:
                     (list(erased),),
                 )
             notes = [note for batch in new_notes.values() for note in batch]
-            if notes:
-                cur.executemany(
-                    sql.SQL(
-                        "INSERT INTO {s}.customer_notes (customer_id, note_id, text, author, at,"
-                        " position) VALUES (%s, %s, %s, %s, %s, %s)"
-                        " ON CONFLICT DO NOTHING"
-                    ).format(s=s),
-                    notes,
-                )
+            insert_rows(cur, schema, "customer_notes", _NOTE_COLUMNS, notes,
+                        "ON CONFLICT DO NOTHING")
 
     # --- orders ---------------------------------------------------------------------------
 
     def _apply_orders(
-        self, conn: psycopg.Connection[Any], s: sql.Identifier, events: Sequence[ProjectedEvent]
+        self, conn: psycopg.Connection[Any], schema: str, events: Sequence[ProjectedEvent]
     ) -> None:
-        ids = list({e.event.originator_id for e in events})
+        s = sql.Identifier(schema)
         orders: dict[UUID, dict[str, Any]] = {}
-        for oid, cid, currency, placed_at, state in conn.execute(
-            sql.SQL(
-                "SELECT order_id, customer_id, currency, placed_at, state FROM {s}.orders"
-                " WHERE order_id = ANY(%s)"
-            ).format(s=s),
-            (ids,),
-        ):
-            orders[oid] = {"customer_id": cid, "currency": currency, "placed_at": placed_at,
-                           "state": state}
+        unknown: list[UUID] = []
+        for touched_id in {e.event.originator_id for e in events}:
+            known = self._orders.get(schema, touched_id)
+            if known is None:
+                unknown.append(touched_id)
+            else:  # a copy to fold this batch into: the state is plain JSON
+                orders[touched_id] = {**known,
+                                      "state": orjson.loads(orjson.dumps(known["state"]))}
+        if unknown:
+            for oid, cid, currency, placed_at, state in conn.execute(
+                sql.SQL(
+                    "SELECT order_id, customer_id, currency, placed_at, state FROM {s}.orders"
+                    " WHERE order_id = ANY(%s)"
+                ).format(s=s),
+                (unknown,),
+            ):
+                orders[oid] = {"customer_id": cid, "currency": currency,
+                               "placed_at": placed_at, "state": state}
         positions: dict[UUID, int] = {}
         for projected in events:
             event: Any = projected.event
@@ -439,26 +470,22 @@ class CareProjection:
                 order_id, customer_id, currency, order["placed_at"], _status(state),
                 _total(state, currency), round_money(Decimal(state["captured"]), currency),
                 round_money(Decimal(state["refunded"]), currency), positions[order_id],
-                _json(state),
+                _json_text(state),
             ))
+            self._orders.put(schema, order_id, order)
             returns.extend(
                 (UUID(return_id), order_id, customer_id, ret["status"], ret["reason"],
-                 ret["requested_at"], _json(ret["lines"]))
+                 ret["requested_at"], _json_text(ret["lines"]))
                 for return_id, ret in state["returns"].items()
             )
             queue.extend(_queue_items(order_id, customer_id, state))
         with conn.cursor() as cur:
-            cur.executemany(
-                sql.SQL(
-                    "INSERT INTO {s}.orders (order_id, customer_id, currency, placed_at, status,"
-                    " total, captured, refunded, position, state)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (order_id) DO UPDATE SET status = excluded.status,"
-                    " total = excluded.total, captured = excluded.captured,"
-                    " refunded = excluded.refunded, position = excluded.position,"
-                    " state = excluded.state"
-                ).format(s=s),
-                order_rows,
+            insert_rows(
+                cur, schema, "orders", _ORDER_COLUMNS, order_rows,
+                "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status,"
+                " total = excluded.total, captured = excluded.captured,"
+                " refunded = excluded.refunded, position = excluded.position,"
+                " state = excluded.state",
             )
             # Derived rows are replaced wholesale for the touched orders: what the state says
             # now is all there is, so resolved items vanish without per-event bookkeeping.
@@ -470,22 +497,8 @@ class CareProjection:
                 sql.SQL("DELETE FROM {s}.queue WHERE order_id = ANY(%s)").format(s=s),
                 (touched,),
             )
-            if returns:
-                cur.executemany(
-                    sql.SQL(
-                        "INSERT INTO {s}.open_returns (return_id, order_id, customer_id, status,"
-                        " reason, requested_at, lines) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                    ).format(s=s),
-                    returns,
-                )
-            if queue:
-                cur.executemany(
-                    sql.SQL(
-                        "INSERT INTO {s}.queue (item_key, order_id, customer_id, kind, reason,"
-                        " since) VALUES (%s, %s, %s, %s, %s, %s)"
-                    ).format(s=s),
-                    queue,
-                )
+            insert_rows(cur, schema, "open_returns", _RETURN_COLUMNS, returns)
+            insert_rows(cur, schema, "queue", _QUEUE_COLUMNS, queue)
 
 
 # --- queries ----------------------------------------------------------------------------------

@@ -25,12 +25,13 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import orjson
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from domain.money import ZERO, round_money
 from domain.order import Order
+from projections.bulk import insert_rows
 from projections.engine import ProjectedEvent
 
 NAME = "invoices"
@@ -153,8 +154,9 @@ class InvoicesProjection:
             counters[ORDINAL] += 1
             documents.append((
                 format_number(kind, counters[kind]), counters[ORDINAL], kind, oid,
-                customer_id, currency, Jsonb(doc_lines), round_money(subtotal, currency),
-                round_money(tax, currency), round_money(subtotal + tax, currency),
+                customer_id, currency, orjson.dumps(doc_lines).decode(),
+                round_money(subtotal, currency), round_money(tax, currency),
+                round_money(subtotal + tax, currency),
                 projected.logged.recorded_at, source, source_id, projected.logged.position,
             ))
 
@@ -216,36 +218,27 @@ class InvoicesProjection:
                       event.amount, ZERO, "adjustment", event.adjustment_id)
 
         with conn.cursor() as cur:
-            if new_orders:
-                cur.executemany(
-                    sql.SQL(
-                        "INSERT INTO {s}.orders (order_id, customer_id, currency)"
-                        " VALUES (%s, %s, %s) ON CONFLICT (order_id) DO NOTHING"
-                    ).format(s=s),
-                    new_orders,
-                )
-            if new_lines:
-                cur.executemany(
-                    sql.SQL(
-                        "INSERT INTO {s}.order_lines (order_id, line_id, sku, unit_price,"
-                        " tax_rate) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
-                    ).format(s=s),
-                    new_lines,
-                )
+            insert_rows(cur, schema, "orders", _ORDER_COLUMNS, new_orders,
+                        "ON CONFLICT (order_id) DO NOTHING")
+            insert_rows(cur, schema, "order_lines", _LINE_COLUMNS, new_lines,
+                        "ON CONFLICT DO NOTHING")
             if documents:
-                cur.executemany(
-                    sql.SQL(
-                        "INSERT INTO {s}.documents (number, ordinal, kind, order_id,"
-                        " customer_id, currency, lines, subtotal, tax, total, issued_at,"
-                        " source, source_id, position)"
-                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    ).format(s=s),
-                    documents,
-                )
+                insert_rows(cur, schema, "documents", _DOCUMENT_COLUMNS, documents)
                 cur.executemany(
                     sql.SQL("UPDATE {s}.counters SET value = %s WHERE name = %s").format(s=s),
                     [(value, name) for name, value in sorted(counters.items())],
                 )
+
+
+_ORDER_COLUMNS = (("order_id", "uuid"), ("customer_id", "uuid"), ("currency", "text"))
+_LINE_COLUMNS = (("order_id", "uuid"), ("line_id", "text"), ("sku", "text"),
+                 ("unit_price", "numeric"), ("tax_rate", "numeric"))
+_DOCUMENT_COLUMNS = (
+    ("number", "text"), ("ordinal", "bigint"), ("kind", "text"), ("order_id", "uuid"),
+    ("customer_id", "uuid"), ("currency", "text"), ("lines", "jsonb"), ("subtotal", "numeric"),
+    ("tax", "numeric"), ("total", "numeric"), ("issued_at", "timestamptz"), ("source", "text"),
+    ("source_id", "uuid"), ("position", "bigint"),
+)
 
 
 _HANDLED: frozenset[type[Any]] = frozenset({

@@ -121,7 +121,7 @@ def test_the_write_benchmarks_run_both_sides(make_database: Callable[[], str]) -
 def test_the_http_benchmark_serves_both_apps(make_database: Callable[[], str]) -> None:
     url = make_database()
 
-    results, notes = http.run(url, http.Sizes(seconds=0.5, warmup=0.2, pairs_per_connection=1))
+    results, notes = http.run(url, http.Sizes(seconds=0.5, warmup=0.2, pairs_per_connection=4))
 
     assert [r.row for r in results] == [4, 4]
     assert results[0].value > 0

@@ -104,13 +104,16 @@ def served(database_url: str) -> Iterator[OrderManagement]:
         oms.close()
 
 
-def _on_the_loop(oms: OrderManagement, database_url: str, *commands: Any) -> list[Any]:
+def _on_the_loop(
+    oms: OrderManagement, database_url: str, *commands: Any, connections: int = 4
+) -> list[Any]:
     """Run ``commands`` (callables) bridged and concurrently, as the HTTP server does; check
     that their appends went through the asyncio pool."""
 
     async def main() -> list[Any]:
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            database_url, min_size=1, max_size=4, kwargs={"autocommit": True}, open=False
+            database_url, min_size=1, max_size=connections, kwargs={"autocommit": True},
+            open=False,
         )
         await pool.open()
         recorder = oms.recorder
@@ -162,3 +165,17 @@ def test_on_the_loop_the_last_units_go_to_exactly_one_of_two_commands(
 
     assert sum(isinstance(r, int) for r in results) == 1
     assert sum(isinstance(r, InsufficientStockError) for r in results) == 1
+
+
+def test_a_burst_of_orders_for_one_sku_on_the_loop_all_succeed(
+    served: OrderManagement, database_url: str
+) -> None:
+    customer = register(served)
+    stock(served, "MUG", WAREHOUSE, 20)
+    results = _on_the_loop(served, database_url,
+                           *(lambda: place(served, customer, ("MUG", 1)) for _ in range(30)),
+                           connections=30)
+
+    assert [type(r).__name__ for r in results if isinstance(r, BaseException)] == []
+    item: Any = served.repository.get(inventory_item_id("MUG", WAREHOUSE))
+    assert item.reserved == 30
