@@ -26,7 +26,7 @@ from uuid import UUID
 
 import psycopg
 
-from application.event_store import EVENTS_TABLE
+from application.event_store import EVENTS_TABLE, SUBJECT_KEY
 
 
 @dataclass(frozen=True, order=True)
@@ -75,9 +75,9 @@ class LoggedEvent(NamedTuple):
 _COLUMNS = (
     "e.xact_id::text::bigint AS transaction, e.notification_id AS position, e.originator_id,"
     " e.originator_version, e.topic, e.state, e.recorded_at, e.actor, e.actor_role, e.channel,"
-    " e.reason, e.correlation_id, e.causation_id, e.command_id, e.subject_id, k.key"
+    f" e.reason, e.correlation_id, e.causation_id, e.command_id, e.subject_id, {SUBJECT_KEY}"
 )
-_FROM = f"{EVENTS_TABLE} e LEFT JOIN personal_data_keys k ON k.subject_id = e.subject_id"
+_FROM = f"{EVENTS_TABLE} e"
 
 _READ_GUARDED = (
     f"SELECT {_COLUMNS} FROM {_FROM}"
