@@ -343,6 +343,13 @@ class PersonalDataMapper(Mapper[UUID]):
         return self.event_from(stored_event.topic, stored_event.state,  # type: ignore[no-any-return]
                                stored_event.originator_id, stored_event.originator_version)
 
+    def class_of(self, topic: str) -> Any:
+        """The event class stored under ``topic``."""
+        kind = self._classes.get(topic)
+        if kind is None:
+            kind = self._classes[topic] = resolve_topic(topic)
+        return kind
+
     def event_from(
         self,
         topic: str,

@@ -260,6 +260,8 @@ class CareProjection:
     name = NAME
     # Relative CPU per event in a rebuild (measured), to balance parallel rebuilds.
     rebuild_weight = 3
+    # The events it reads; the engine decodes no others for it.
+    handles: tuple[type, ...] = (*_ORDER_EVENTS, *_CUSTOMER_EVENTS)
 
     def __init__(self) -> None:
         # Orders' care state as committed, so a batch does not read and parse it back first.

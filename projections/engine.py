@@ -31,7 +31,6 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 import psycopg
-from eventsourcing.domain import DomainEventProtocol
 from psycopg import sql
 
 from application.event_store import NOTIFY_CHANNEL
@@ -60,10 +59,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS projection_tracking_live_idx
 
 
 class ProjectedEvent(NamedTuple):
-    """An event as a projection sees it: decoded, with its log envelope."""
+    """An event as a projection sees it: decoded, with its log envelope.
+
+    ``event`` is None for an event of a class none of the projections being applied
+    declares it ``handles``: decoding is most of the cost of reading the log, and a
+    projection skips such events anyway.
+    """
 
     logged: LoggedEvent
-    event: DomainEventProtocol[Any]
+    event: Any
 
 
 class Projection(Protocol):
@@ -79,7 +83,9 @@ class Projection(Protocol):
     ) -> None:
         """Apply a batch of events inside the caller's transaction.
 
-        A projection may also define ``settled(schema, committed)``: the engine calls it
+        A projection may declare ``handles``, the event classes it reads (events of other
+        classes reach it undecoded, as ``event`` None), and define ``settled(schema,
+        committed)``: the engine calls it
         when the transaction its batches were applied in has ended, so that state it keeps
         in memory between batches (``projections.state``) follows only what committed.
         """
@@ -194,22 +200,49 @@ class Decoder:
     def decode(self, logged: LoggedEvent) -> ProjectedEvent:
         return self.decode_batch([logged])[0]
 
-    def decode_batch(self, batch: Sequence[LoggedEvent]) -> list[ProjectedEvent]:
-        """Decode a page of the log. Keys of data subjects come with their events; only an
-        event stored without its subject named needs the batch's one extra key query."""
+    def decode_batch(
+        self, batch: Sequence[LoggedEvent], wanted: tuple[type, ...] | None = None
+    ) -> list[ProjectedEvent]:
+        """Decode a page of the log: every event, or those of classes in ``wanted`` (the
+        others come back with ``event`` None). Keys of data subjects come with their
+        events; only an event stored without its subject named needs one key query more."""
         mapper = self._mapper
-        mapper.prefetch(e.state for e in batch if e.subject_id is None)
+        if wanted is None:
+            chosen: Sequence[LoggedEvent] = batch
+        else:
+            class_of = mapper.class_of
+            chosen = [e for e in batch if issubclass(class_of(e.topic), wanted)]
+        mapper.prefetch(e.state for e in chosen if e.subject_id is None)
         try:
             event_from = mapper.event_from
-            return [
-                ProjectedEvent(logged, event_from(logged.topic, logged.state,
-                                                  logged.originator_id,
-                                                  logged.originator_version,
-                                                  logged.subject_id, logged.subject_key))
-                for logged in batch
-            ]
+            decoded = {
+                logged.position: event_from(logged.topic, logged.state, logged.originator_id,
+                                            logged.originator_version, logged.subject_id,
+                                            logged.subject_key)
+                for logged in chosen
+            } if chosen is not batch else None
+            if decoded is None:
+                return [
+                    ProjectedEvent(logged, event_from(logged.topic, logged.state,
+                                                      logged.originator_id,
+                                                      logged.originator_version,
+                                                      logged.subject_id, logged.subject_key))
+                    for logged in batch
+                ]
+            return [ProjectedEvent(logged, decoded.get(logged.position)) for logged in batch]
         finally:
             mapper.forget_prefetched()
+
+
+def wanted_by(projections: Sequence[Projection]) -> tuple[type, ...] | None:
+    """The event classes any of ``projections`` handles; None if one reads every event."""
+    wanted: list[type] = []
+    for projection in projections:
+        handles = getattr(projection, "handles", None)
+        if handles is None:
+            return None
+        wanted.extend(handles)
+    return tuple(dict.fromkeys(wanted))
 
 
 @dataclass(frozen=True)
@@ -248,7 +281,8 @@ def _apply_batch(
     batch: Sequence[LoggedEvent],
 ) -> None:
     """Apply ``batch`` and move the cursor, in the caller's transaction."""
-    _apply_decoded(conn, projection, tracked, decoder.decode_batch(batch))
+    _apply_decoded(conn, projection, tracked,
+                   decoder.decode_batch(batch, wanted_by([projection])))
 
 
 def _apply_decoded(
@@ -436,8 +470,9 @@ def _fill_together(
         return found
 
     cursor = min(t.cursor for t in current().values())
+    wanted = wanted_by(projections)
     while batch := read_log(conn, cursor, batch_size):
-        decoded = decoder.decode_batch(batch)
+        decoded = decoder.decode_batch(batch, wanted)
         tracked = current()
         targets = [(p, schema_name(p.name, tracked[p.name].generation)) for p in projections]
         try:
@@ -630,7 +665,8 @@ def replay(
             time.sleep(0.05)
             continue
         cursor = batch[-1].cursor
-        chosen = decoder.decode_batch([e for e in batch if until.includes(e)])
+        chosen = decoder.decode_batch([e for e in batch if until.includes(e)],
+                                      wanted_by([projection]))
         if chosen:
             with _applying(conn, (projection, into)):
                 projection.apply(conn, into, chosen)

@@ -51,12 +51,20 @@ def _money(amount: Decimal, currency: str) -> str:
     return str(round_money(amount, currency))
 
 
+_HANDLED: frozenset[type[Any]] = frozenset({
+    Order.Placed, Order.Shipped, Order.PaymentRefunded, Order.ReturnRefunded,
+    Order.AdjustmentAdded,
+})
+
+
 class InvoicesProjection:
     """Maintains ``documents`` (invoices and credit memos) and the data needed to issue them."""
 
     name = NAME
     # Relative CPU per event in a rebuild (measured), to balance parallel rebuilds.
     rebuild_weight = 3
+    # The events it reads; the engine decodes no others for it.
+    handles: tuple[type, ...] = tuple(_HANDLED)
 
     def create_tables(self, conn: psycopg.Connection[Any], schema: str) -> None:
         s = sql.Identifier(schema)
@@ -241,10 +249,6 @@ _DOCUMENT_COLUMNS = (
 )
 
 
-_HANDLED: frozenset[type[Any]] = frozenset({
-    Order.Placed, Order.Shipped, Order.PaymentRefunded, Order.ReturnRefunded,
-    Order.AdjustmentAdded,
-})
 
 _COLUMNS = (
     "number, ordinal, order_id, customer_id, kind, currency, lines, subtotal, tax, total,"

@@ -100,6 +100,8 @@ class OrderStatusProjection:
     name = NAME
     # Relative CPU per event in a rebuild (measured), to balance parallel rebuilds.
     rebuild_weight = 5
+    # The events it reads; the engine decodes no others for it.
+    handles: tuple[type, ...] = (Order.Event,)
 
     def __init__(self) -> None:
         self._mapper: Mapper[UUID] = Mapper(transcoder=OrjsonTranscoder())

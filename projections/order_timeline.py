@@ -282,6 +282,8 @@ class OrderTimelineProjection:
     name = NAME
     # Relative CPU per event in a rebuild (measured), to balance parallel rebuilds.
     rebuild_weight = 4
+    # The events it reads; the engine decodes no others for it.
+    handles: tuple[type, ...] = (Order.Event, InventoryItem.Created, *_ORDER_STOCK_EVENTS)
 
     def create_tables(self, conn: psycopg.Connection[Any], schema: str) -> None:
         conn.execute(
@@ -331,7 +333,7 @@ class OrderTimelineProjection:
     ) -> None:
         relevant = [
             p for p in events
-            if isinstance(p.event, (Order.Event, InventoryItem.Created, *_ORDER_STOCK_EVENTS))
+            if isinstance(p.event, self.handles)
         ]
         if not relevant:
             return

@@ -90,6 +90,8 @@ class StockVisibilityProjection:
     name = NAME
     # Relative CPU per event in a rebuild (measured), to balance parallel rebuilds.
     rebuild_weight = 1
+    # The events it reads; the engine decodes no others for it.
+    handles: tuple[type, ...] = (InventoryItem.Event,)
 
     def create_tables(self, conn: psycopg.Connection[Any], schema: str) -> None:
         # COLLATE "C": SKU order (and so paging) must not depend on the server's locale.
