@@ -176,3 +176,24 @@ def oldest_after(conn: psycopg.Connection[Any], cursor: LogCursor) -> datetime |
         (str(cursor.transaction), cursor.position),
     ).fetchone()
     return None if row is None else row[0]
+
+
+def events_up_to(
+    conn: psycopg.Connection[Any], versions: dict[UUID, int]
+) -> list[tuple[UUID, int, str, bytes]]:
+    """Each aggregate's stored events from its first up to ``versions[id]``, in version order
+    per aggregate: how a read model that keeps no copy of an aggregate's state gets it back
+    (the events a projection applied to an aggregate are exactly those up to the version it
+    recorded, whatever their positions)."""
+    if not versions:
+        return []
+    with conn.cursor(binary=True) as cur:
+        cur.execute(
+            f"SELECT e.originator_id, e.originator_version, e.topic, e.state"
+            f" FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, version)"
+            f" JOIN {EVENTS_TABLE} e ON e.originator_id = w.id"
+            f" AND e.originator_version <= w.version"
+            f" ORDER BY e.originator_id, e.originator_version",
+            (list(versions), list(versions.values())),
+        )
+        return cur.fetchall()

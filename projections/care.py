@@ -263,6 +263,15 @@ class CareProjection:
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = (*_ORDER_EVENTS, *_CUSTOMER_EVENTS)
 
+    # Indexes only its queries use (apply does not): a rebuild builds them once it has
+    # filled the tables rather than keeping them up through every batch.
+    query_indexes: tuple[str, ...] = (
+        "CREATE INDEX IF NOT EXISTS orders_customer_idx ON {s}.orders (customer_id, placed_at)",
+        "CREATE INDEX IF NOT EXISTS open_returns_customer_idx"
+        " ON {s}.open_returns (customer_id, requested_at)",
+        "CREATE INDEX IF NOT EXISTS queue_since_idx ON {s}.queue (since, item_key)",
+    )
+
     def __init__(self) -> None:
         # Orders' care state as committed, so a batch does not read and parse it back first.
         self._orders: CommittedState[UUID, dict[str, Any]] = CommittedState()
@@ -305,7 +314,6 @@ class CareProjection:
                     position    bigint      NOT NULL,
                     state       jsonb       NOT NULL
                 );
-                CREATE INDEX ON {s}.orders (customer_id, placed_at);
                 CREATE TABLE {s}.open_returns (
                     return_id    uuid PRIMARY KEY,
                     order_id     uuid        NOT NULL,
@@ -316,7 +324,6 @@ class CareProjection:
                     lines        jsonb       NOT NULL
                 );
                 CREATE INDEX ON {s}.open_returns (order_id);
-                CREATE INDEX ON {s}.open_returns (customer_id, requested_at);
                 CREATE TABLE {s}.queue (
                     item_key    text PRIMARY KEY,
                     order_id    uuid        NOT NULL,
@@ -326,7 +333,6 @@ class CareProjection:
                     since       timestamptz NOT NULL
                 );
                 CREATE INDEX ON {s}.queue (order_id);
-                CREATE INDEX ON {s}.queue (since, item_key);
                 """
             ).format(s=s)
         )

@@ -76,7 +76,15 @@ class Projection(Protocol):
     name: str
 
     def create_tables(self, conn: psycopg.Connection[Any], schema: str) -> None:
-        """Create this projection's tables in ``schema`` (which exists and is empty)."""
+        """Create this projection's tables in ``schema`` (which exists and is empty), with
+        the indexes ``apply`` needs.
+
+        A projection may also list ``query_indexes``: statements (``{s}`` for the schema,
+        ``CREATE INDEX IF NOT EXISTS``) for the indexes only its queries use. A live
+        generation gets them with its tables; a rebuild adds them once it has filled its
+        tables and before it goes live, since building an index once is cheaper than
+        keeping it up to date through every batch of a rebuild.
+        """
 
     def apply(
         self, conn: psycopg.Connection[Any], schema: str, events: Sequence[ProjectedEvent]
@@ -106,6 +114,11 @@ def _applying(
     _settle(projections, committed=True)
 
 
+def _create_indexes(conn: psycopg.Connection[Any], projection: Projection, schema: str) -> None:
+    for statement in getattr(projection, "query_indexes", ()):
+        conn.execute(sql.SQL(statement).format(s=sql.Identifier(schema)))
+
+
 def _settle(projections: Sequence[tuple[Projection, str]], *, committed: bool) -> None:
     for projection, schema in projections:
         settled = getattr(projection, "settled", None)
@@ -132,6 +145,8 @@ def _create_generation(
     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
     conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     projection.create_tables(conn, schema)
+    if live:
+        _create_indexes(conn, projection, schema)
     conn.execute(
         "INSERT INTO projection_tracking (name, generation, live, state)"
         " VALUES (%s, %s, %s, %s)",
@@ -436,6 +451,10 @@ def rebuild_together(
         generations = {p.name: _building_generation(conn, p) for p in projections}
         _fill_together(conn, projections, generations, decoder, batch_size, on_progress)
         for projection in projections:
+            with conn.transaction():
+                _create_indexes(conn, projection,
+                                schema_name(projection.name, generations[projection.name]))
+        for projection in projections:
             generation = generations[projection.name]
             while not _switch(conn, projection, decoder, generation, batch_size):
                 # The live generation had read further than this snapshot's horizon allows
@@ -673,6 +692,8 @@ def replay(
             applied += len(chosen)
         if on_progress:
             on_progress(len(batch))
+    with conn.transaction():
+        _create_indexes(conn, projection, into)
     return applied
 
 

@@ -2,14 +2,18 @@
 
 Rather than re-implement the order's rules (status, payment status, totals) in SQL, the
 projection folds each order's events into the domain's own ``Order`` aggregate and stores
-its description. The aggregate's state is kept beside the row as a snapshot so the next
-batch continues from it instead of replaying the order's history. The same ``describe``
+its description. The aggregates it folded are kept in memory as committed, so the next
+batch continues from them; an order not in memory (after a restart, or evicted) is folded
+again from its own events up to the version its row records. The read model keeps no copy
+of the aggregate's state: encoding one per changed order per batch was the largest cost of
+a rebuild, and a copy is one more place personal data could linger. The same ``describe``
 function serves the as-of reconstruction, so live and historical answers share one shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from copy import copy
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -21,6 +25,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from psycopg import sql
 
 from application.aggregate_cache import copy_aggregate
+from application.log_reader import events_up_to
 from application.personal_data import REDACTED_ADDRESS
 from application.transcoding import OrjsonTranscoder
 from domain.order import Order
@@ -103,6 +108,15 @@ class OrderStatusProjection:
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = (Order.Event,)
 
+    # Indexes only its queries use (apply does not): a rebuild builds them once it has
+    # filled the tables rather than keeping them up through every batch.
+    query_indexes: tuple[str, ...] = (
+        "CREATE INDEX IF NOT EXISTS orders_placed_idx ON {s}.orders (placed_at, order_id)",
+        "CREATE INDEX IF NOT EXISTS orders_status_idx ON {s}.orders (status, placed_at)",
+        "CREATE INDEX IF NOT EXISTS orders_customer_idx ON {s}.orders (customer_id, placed_at)",
+        "CREATE INDEX IF NOT EXISTS orders_channel_idx ON {s}.orders (channel, placed_at)",
+    )
+
     def __init__(self) -> None:
         self._mapper: Mapper[UUID] = Mapper(transcoder=OrjsonTranscoder())
         # Orders as committed, so a batch does not read and decode them back first.
@@ -123,14 +137,8 @@ class OrderStatusProjection:
                     placed_at      timestamptz NOT NULL,
                     version        bigint NOT NULL,
                     position       bigint NOT NULL,
-                    view           jsonb NOT NULL,
-                    state_topic    text NOT NULL,
-                    state          bytea NOT NULL
+                    view           jsonb NOT NULL
                 );
-                CREATE INDEX ON {s}.orders (placed_at, order_id);
-                CREATE INDEX ON {s}.orders (status, placed_at);
-                CREATE INDEX ON {s}.orders (customer_id, placed_at);
-                CREATE INDEX ON {s}.orders (channel, placed_at);
                 CREATE TABLE {s}.order_skus (
                     sku      text NOT NULL,
                     order_id uuid NOT NULL,
@@ -159,15 +167,13 @@ class OrderStatusProjection:
                 placed.append(event.originator_id)
             orders[event.originator_id] = event.mutate(order)
             positions[event.originator_id] = projected.logged.position
-        columns: list[list[Any]] = [[] for _ in range(12)]
+        columns: list[list[Any]] = [[] for _ in range(10)]
         for order_id, position in positions.items():
             order = orders[order_id]
-            stored = self._snapshot_of(order)
             row = (
                 order.id, order.customer_id, order.channel.value, order.status.value,
                 order.payment_status.value, order.currency, order.placed_at, order.version,
                 position, orjson.dumps(describe(order), default=_json_default).decode(),
-                stored.topic, stored.state,
             )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
@@ -178,15 +184,14 @@ class OrderStatusProjection:
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {s}.orders (order_id, customer_id, channel, status,"
-                    " payment_status, currency, placed_at, version, position, view, state_topic,"
-                    " state) SELECT o, c, ch, st, ps, cur, pa, v, pos, vw::jsonb, tp, sta FROM"
+                    " payment_status, currency, placed_at, version, position, view)"
+                    " SELECT o, c, ch, st, ps, cur, pa, v, pos, vw::jsonb FROM"
                     " unnest(%b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::text[],"
-                    " %b::text[], %b::timestamptz[], %b::bigint[], %b::bigint[], %b::text[],"
-                    " %b::text[], %b::bytea[]) AS r(o, c, ch, st, ps, cur, pa, v, pos, vw, tp, sta)"
+                    " %b::text[], %b::timestamptz[], %b::bigint[], %b::bigint[], %b::text[])"
+                    " AS r(o, c, ch, st, ps, cur, pa, v, pos, vw)"
                     " ON CONFLICT (order_id) DO UPDATE SET status = excluded.status,"
                     " payment_status = excluded.payment_status, version = excluded.version,"
-                    " position = excluded.position, view = excluded.view,"
-                    " state_topic = excluded.state_topic, state = excluded.state"
+                    " position = excluded.position, view = excluded.view"
                 ).format(s=s),
                 columns,
             )
@@ -205,7 +210,8 @@ class OrderStatusProjection:
         self, conn: psycopg.Connection[Any], schema: str, touched: Sequence[ProjectedEvent]
     ) -> dict[UUID, Order]:
         """The touched orders as earlier batches left them (copies, to fold this batch into):
-        from memory when this process applied those batches, else from their snapshots."""
+        from memory when this process applied those batches, else folded again from their
+        events up to the versions their rows record."""
         orders: dict[UUID, Order] = {}
         unknown: list[UUID] = []
         for order_id in dict.fromkeys(e.event.originator_id for e in touched):
@@ -216,29 +222,21 @@ class OrderStatusProjection:
                 unknown.append(order_id)
         if unknown:
             rows = conn.execute(
-                sql.SQL(
-                    "SELECT order_id, version, state_topic, state FROM {s}.orders"
-                    " WHERE order_id = ANY(%s)"
-                ).format(s=sql.Identifier(schema)),
+                sql.SQL("SELECT order_id, version FROM {s}.orders WHERE order_id = ANY(%s)")
+                .format(s=sql.Identifier(schema)),
                 (unknown,),
             ).fetchall()
-            for order_id, version, topic, state in rows:
-                snapshot: Any = self._mapper.to_domain_event(
-                    StoredEvent(order_id, version, topic, bytes(state))
+            for originator_id, version, topic, state in events_up_to(conn, dict(rows)):
+                event: Any = self._mapper.to_domain_event(
+                    StoredEvent(originator_id, version, topic, state)
                 )
-                orders[order_id] = snapshot.mutate(None)
+                orders[originator_id] = event.mutate(orders.get(originator_id))
+            for order_id, _ in rows:
+                # Sealed boxes, not values, since the events were read without keys; this
+                # read model never shows either.
+                for name, blank in PERSONAL_STATE.items():
+                    setattr(orders[order_id], name, copy(blank))
         return orders
-
-    def _snapshot_of(self, order: Order) -> StoredEvent:
-        snapshot = Order.Snapshot.take(order)
-        # The library stamps snapshots with the wall clock; a read model must be a pure
-        # function of the log, so stamp it with the order's own last change instead.
-        object.__setattr__(snapshot, "timestamp", order.modified_on)
-        # This read model never shows the address or notes: keeping them out of its copy
-        # of the state means erasing a customer leaves nothing personal behind here.
-        for name, blank in PERSONAL_STATE.items():
-            snapshot.state[name] = blank
-        return self._mapper.to_stored_event(snapshot)
 
     def settled(self, schema: str, committed: bool) -> None:
         self._state.settled(schema, committed)

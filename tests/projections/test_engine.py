@@ -353,3 +353,46 @@ def test_a_batch_that_rolled_back_leaves_nothing_in_a_projections_memory(
         kept = _rows(conn, live[0], "orders", "order_id")
         fresh = rebuild(conn, OrderStatusProjection())
         assert _rows(conn, f"{projection.name}_g{fresh}", "orders", "order_id") == kept
+
+
+def test_order_status_started_afresh_continues_each_order_from_its_events(
+    database_url: str,
+) -> None:
+    """A new process keeps no orders in memory: each batch here is applied by a fresh
+    projection, which folds the orders it meets again from their events (up to the version
+    their rows record) and must end where one process that kept them all ends."""
+    _history(database_url, orders=12)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        decoder = Decoder.for_connection(conn)
+        ensure_projection(conn, OrderStatusProjection())
+        while catch_up_once(conn, OrderStatusProjection(), decoder, batch_size=7):
+            pass
+        live = live_schema(conn, "order_status")
+        assert live is not None
+        restarted = _rows(conn, live[0], "orders", "order_id")
+        fresh = rebuild(conn, OrderStatusProjection(), batch_size=10_000)
+        assert _rows(conn, f"order_status_g{fresh}", "orders", "order_id") == restarted
+    assert len(restarted) == 12
+    assert max(row[7] for row in restarted) >= 2  # orders continued across batches
+
+
+def _indexes(conn: psycopg.Connection[Any], schema: str) -> set[str]:
+    rows = conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s",
+                        (schema,)).fetchall()
+    return {name for (name,) in rows}
+
+
+def test_a_rebuilt_generation_has_the_query_indexes_a_live_one_has(database_url: str) -> None:
+    """A rebuild builds the indexes only queries use after filling its tables (not through
+    every batch); the generation it makes live must not lack any of them."""
+    _history(database_url, orders=3)
+    projections = registry.select()
+    catch_up(database_url, projections)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        first = {p.name: _indexes(conn, f"{p.name}_g1") for p in projections}
+        assert "orders_status_idx" in first["order_status"]
+        assert "documents_customer_idx" in first["invoices"]
+        rebuilt = rebuild_together(conn, projections, batch_size=50)
+        for projection in projections:
+            assert _indexes(conn, f"{projection.name}_g{rebuilt[projection.name]}") == (
+                first[projection.name]), projection.name
