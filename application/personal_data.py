@@ -358,10 +358,13 @@ class PersonalDataMapper(Mapper[UUID]):
         originator_version: int,
         subject: UUID | None = None,
         subject_key: bytes | None = None,
+        *,
+        open_personal: bool = True,
     ) -> Any:
         """The domain event stored as ``state`` under ``topic``, its personal data opened
         (with ``subject_key`` for boxes of ``subject``, read with the event; others' keys
-        from the batch's prefetch or the key table).
+        from the batch's prefetch or the key table), or left sealed if not ``open_personal``
+        (for readers that never look at it).
 
         What the library's ``Mapper.to_domain_event`` does (the same topic resolution and
         upcasting), for the parts Evident uses, without a ``StoredEvent`` to build first:
@@ -386,7 +389,7 @@ class PersonalDataMapper(Mapper[UUID]):
         while from_version < class_version:
             getattr(kind, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
             from_version += 1
-        if b"PersonalData" in state:
+        if open_personal and b"PersonalData" in state:
             self.open_values(event_state, subject, subject_key)
         domain_event = object.__new__(kind)
         object.__setattr__(domain_event, "__dict__", event_state)

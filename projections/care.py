@@ -262,6 +262,8 @@ class CareProjection:
     rebuild_weight = 3
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = (*_ORDER_EVENTS, *_CUSTOMER_EVENTS)
+    # Customers' names, contacts, addresses and notes; nothing personal of orders.
+    reads_personal: tuple[type, ...] = tuple(_CUSTOMER_EVENTS)
 
     # Indexes only its queries use (apply does not): a rebuild builds them once it has
     # filled the tables rather than keeping them up through every batch.

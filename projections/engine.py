@@ -92,7 +92,9 @@ class Projection(Protocol):
         """Apply a batch of events inside the caller's transaction.
 
         A projection may declare ``handles``, the event classes it reads (events of other
-        classes reach it undecoded, as ``event`` None), and define ``settled(schema,
+        classes reach it undecoded, as ``event`` None), and ``reads_personal``, those whose
+        personal data it reads (in others, sealed boxes stay sealed: opening them is a
+        decryption and a second decode per field), and define ``settled(schema,
         committed)``: the engine calls it
         when the transaction its batches were applied in has ended, so that state it keeps
         in memory between batches (``projections.state``) follows only what committed.
@@ -216,48 +218,64 @@ class Decoder:
         return self.decode_batch([logged])[0]
 
     def decode_batch(
-        self, batch: Sequence[LoggedEvent], wanted: tuple[type, ...] | None = None
+        self, batch: Sequence[LoggedEvent], wanted: Wanted | None = None
     ) -> list[ProjectedEvent]:
-        """Decode a page of the log: every event, or those of classes in ``wanted`` (the
-        others come back with ``event`` None). Keys of data subjects come with their
-        events; only an event stored without its subject named needs one key query more."""
+        """Decode a page of the log: every event with its personal data opened, or as
+        ``wanted`` says (events of other classes come back with ``event`` None, sealed
+        boxes stay sealed in events of classes no one reads personal data of). Keys of data
+        subjects come with their events; only an event stored without its subject named
+        needs one key query more."""
         mapper = self._mapper
-        if wanted is None:
+        class_of = mapper.class_of
+        if wanted is None or wanted.events is None:
             chosen: Sequence[LoggedEvent] = batch
         else:
-            class_of = mapper.class_of
-            chosen = [e for e in batch if issubclass(class_of(e.topic), wanted)]
-        mapper.prefetch(e.state for e in chosen if e.subject_id is None)
+            events = wanted.events
+            chosen = [e for e in batch if issubclass(class_of(e.topic), events)]
+        if wanted is None or wanted.personal is None:
+            opened: Sequence[LoggedEvent] = chosen
+        else:
+            personal = wanted.personal
+            opened = [e for e in chosen if issubclass(class_of(e.topic), personal)]
+        mapper.prefetch(e.state for e in opened if e.subject_id is None)
         try:
             event_from = mapper.event_from
+            sealed = {e.position for e in chosen} - {e.position for e in opened} if (
+                opened is not chosen) else set()
             decoded = {
                 logged.position: event_from(logged.topic, logged.state, logged.originator_id,
                                             logged.originator_version, logged.subject_id,
-                                            logged.subject_key)
+                                            logged.subject_key,
+                                            open_personal=logged.position not in sealed)
                 for logged in chosen
-            } if chosen is not batch else None
-            if decoded is None:
-                return [
-                    ProjectedEvent(logged, event_from(logged.topic, logged.state,
-                                                      logged.originator_id,
-                                                      logged.originator_version,
-                                                      logged.subject_id, logged.subject_key))
-                    for logged in batch
-                ]
+            }
             return [ProjectedEvent(logged, decoded.get(logged.position)) for logged in batch]
         finally:
             mapper.forget_prefetched()
 
 
-def wanted_by(projections: Sequence[Projection]) -> tuple[type, ...] | None:
-    """The event classes any of ``projections`` handles; None if one reads every event."""
-    wanted: list[type] = []
+class Wanted(NamedTuple):
+    """What a group of projections reads: the event classes it handles, and those whose
+    personal data it reads (None: every class)."""
+
+    events: tuple[type, ...] | None
+    personal: tuple[type, ...] | None
+
+
+def _union(projections: Sequence[Projection], attribute: str) -> tuple[type, ...] | None:
+    found: list[type] = []
     for projection in projections:
-        handles = getattr(projection, "handles", None)
-        if handles is None:
+        classes = getattr(projection, attribute, None)
+        if classes is None:
             return None
-        wanted.extend(handles)
-    return tuple(dict.fromkeys(wanted))
+        found.extend(classes)
+    return tuple(dict.fromkeys(found))
+
+
+def wanted_by(projections: Sequence[Projection]) -> Wanted:
+    """What ``projections`` read, from what each declares it ``handles`` and whose personal
+    data it ``reads_personal``; a projection that declares nothing reads everything."""
+    return Wanted(_union(projections, "handles"), _union(projections, "reads_personal"))
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ class InvoicesProjection:
     rebuild_weight = 3
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = tuple(_HANDLED)
+    reads_personal: tuple[type, ...] = ()  # an invoice shows no address or name
 
     # Indexes only its queries use (apply does not): a rebuild builds them once it has
     # filled the tables rather than keeping them up through every batch.

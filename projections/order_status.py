@@ -107,6 +107,7 @@ class OrderStatusProjection:
     rebuild_weight = 5
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = (Order.Event,)
+    reads_personal: tuple[type, ...] = ()  # it never shows the address or notes
 
     # Indexes only its queries use (apply does not): a rebuild builds them once it has
     # filled the tables rather than keeping them up through every batch.

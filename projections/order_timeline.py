@@ -284,6 +284,7 @@ class OrderTimelineProjection:
     rebuild_weight = 4
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = (Order.Event, InventoryItem.Created, *_ORDER_STOCK_EVENTS)
+    reads_personal: tuple[type, ...] = ()  # summaries never quote personal data
 
     def create_tables(self, conn: psycopg.Connection[Any], schema: str) -> None:
         conn.execute(

@@ -92,6 +92,7 @@ class StockVisibilityProjection:
     rebuild_weight = 1
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = (InventoryItem.Event,)
+    reads_personal: tuple[type, ...] = ()
 
     def create_tables(self, conn: psycopg.Connection[Any], schema: str) -> None:
         # COLLATE "C": SKU order (and so paging) must not depend on the server's locale.

@@ -1,0 +1,78 @@
+"""The projection engine's decoder opens only what the projections it decodes for read:
+events of classes none of them handles stay undecoded, personal data none of them reads
+stays sealed, and a decoder asked for everything opens everything."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from application.envelope import Envelope
+from application.log_reader import LogCursor, read_log
+from application.order_management import OrderManagement
+from application.personal_data import PersonalData
+from domain.customer import Customer
+from domain.inventory import InventoryItem
+from domain.order import Order
+from domain.order_values import NewLine
+from domain.values import Address, Channel, LocationKind
+from projections import registry
+from projections.engine import Decoder, Wanted, wanted_by
+
+ADDRESS = Address("Jo Doe", "Main St 1", None, "Berlin", "10115", "DE")
+
+
+def _placed_order(oms: OrderManagement, agent: Envelope) -> None:
+    oms.add_location(location_id="berlin", name="Berlin", kind=LocationKind.WAREHOUSE,
+                     priority=1, envelope=agent)
+    oms.receive_stock(sku="JEANS-32", location_id="berlin", quantity=5, envelope=agent)
+    customer = oms.register_customer(customer_id=None, name="Jo", email="jo@example.com",
+                                     phone=None, address=ADDRESS, envelope=agent)
+    oms.place_order(order_id=None, customer_id=customer.id, channel=Channel.WEB,
+                    currency="EUR", lines=[NewLine("JEANS-32", 1, Decimal("59.90"))],
+                    shipping_address=ADDRESS, shipping_method=None, envelope=agent)
+
+
+def _decoded(database_url: str, wanted: Wanted | None) -> dict[type, Any]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        batch = read_log(conn, LogCursor.start(), 100)
+        decoded = Decoder.for_connection(conn).decode_batch(batch, wanted)
+    assert [e.logged for e in decoded] == batch
+    return {type(e.event): e.event for e in decoded}
+
+
+def test_everything_is_decoded_and_opened_when_nothing_is_declared(
+    database_url: str, oms: OrderManagement, agent: Envelope
+) -> None:
+    _placed_order(oms, agent)
+    events = _decoded(database_url, None)
+    assert events[Order.Placed].shipping_address == ADDRESS
+    assert events[Customer.Registered].name == "Jo"
+
+
+def test_personal_data_no_projection_reads_stays_sealed(
+    database_url: str, oms: OrderManagement, agent: Envelope
+) -> None:
+    _placed_order(oms, agent)
+    events = _decoded(database_url, Wanted((Order.Event, Customer.Event), (Customer.Event,)))
+    assert type(events[Order.Placed].shipping_address) is PersonalData
+    assert events[Customer.Registered].name == "Jo"
+    assert events[Customer.Registered].address == ADDRESS
+    assert type(None) in events  # inventory events: handled by neither, not decoded
+    assert not any(isinstance(e, InventoryItem.Event) for e in events.values())
+
+
+def test_a_group_opens_what_any_of_its_projections_reads(database_url: str) -> None:
+    by_name = {p.name: p for p in registry.select()}
+    assert wanted_by([by_name["order_status"]]).personal == ()
+    care = wanted_by([by_name["order_status"], by_name["care"]])
+    assert care.personal is not None
+    assert Customer.Registered in care.personal
+    assert Order.Placed not in care.personal
+
+    class Undeclared:
+        name = "undeclared"
+
+    assert wanted_by([by_name["order_status"], Undeclared()]) == (None, None)  # type: ignore[list-item]
