@@ -473,20 +473,20 @@ class OrderWithStock(RuleBasedStateMachine):
             if ret.status is ReturnStatus.RECEIVED:
                 assert ret.received
 
-    @invariant()
-    def aggregates_keep_the_shape_the_cache_copies_cheaply(self) -> None:
+    def _aggregates(self) -> list[Aggregate]:
         aggregates: list[Aggregate] = list(self.items.values())
         if hasattr(self, "order"):
             aggregates.append(self.order)
-        for aggregate in aggregates:
+        return aggregates
+
+    @invariant()
+    def aggregates_keep_the_shape_the_cache_copies_cheaply(self) -> None:
+        for aggregate in self._aggregates():
             assert not shape_violations(aggregate)
 
     @invariant()
     def replay_rebuilds_identical_aggregates(self) -> None:
-        aggregates: list[Aggregate] = list(self.items.values())
-        if hasattr(self, "order"):
-            aggregates.append(self.order)
-        for aggregate in aggregates:
+        for aggregate in self._aggregates():
             rebuilt: Any = None
             for e in self.history[aggregate.id]:
                 rebuilt = e.mutate(rebuilt)

@@ -5,19 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from decimal import Decimal
 
 import orjson
 import psycopg
 
 from application.envelope import Envelope
 from application.order_management import OrderManagement
-from domain.order_values import LineQuantity, NewLine
-from domain.values import Address, Channel, LocationKind
+from domain.order_values import LineQuantity
 from projections import registry
 from tests.projections.support import catch_up
-
-ADDRESS = Address("Jo Doe", "Main St 1", None, "Berlin", "10115", "DE")
+from tests.shop import place_one_order
 
 
 def oms_cli(*args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -29,16 +26,7 @@ def oms_cli(*args: str, database_url: str | None = None) -> subprocess.Completed
 
 
 def _shop(oms: OrderManagement, agent: Envelope) -> int:
-    oms.add_location(location_id="berlin", name="Berlin", kind=LocationKind.WAREHOUSE,
-                     priority=1, envelope=agent)
-    oms.receive_stock(sku="JEANS-32", location_id="berlin", quantity=10, envelope=agent)
-    customer = oms.register_customer(customer_id=None, name="Jo", email="jo@example.com",
-                                     phone=None, address=None, envelope=agent)
-    placed = oms.place_order(
-        order_id=None, customer_id=customer.id, channel=Channel.WEB, currency="EUR",
-        lines=[NewLine("JEANS-32", 3, Decimal("59.90"))], shipping_address=ADDRESS,
-        shipping_method=None, envelope=agent,
-    )
+    placed = place_one_order(oms, agent, quantity=3, stock=10)
     cut = placed.position
     oms.cancel_order(placed.id, reason="changed mind", lines=[LineQuantity("1", 2)],
                      envelope=agent)

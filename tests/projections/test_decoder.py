@@ -4,7 +4,6 @@ stays sealed, and a decoder asked for everything opens everything."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -16,23 +15,9 @@ from application.personal_data import PersonalData
 from domain.customer import Customer
 from domain.inventory import InventoryItem
 from domain.order import Order
-from domain.order_values import NewLine
-from domain.values import Address, Channel, LocationKind
 from projections import registry
 from projections.engine import Decoder, Wanted, wanted_by
-
-ADDRESS = Address("Jo Doe", "Main St 1", None, "Berlin", "10115", "DE")
-
-
-def _placed_order(oms: OrderManagement, agent: Envelope) -> None:
-    oms.add_location(location_id="berlin", name="Berlin", kind=LocationKind.WAREHOUSE,
-                     priority=1, envelope=agent)
-    oms.receive_stock(sku="JEANS-32", location_id="berlin", quantity=5, envelope=agent)
-    customer = oms.register_customer(customer_id=None, name="Jo", email="jo@example.com",
-                                     phone=None, address=ADDRESS, envelope=agent)
-    oms.place_order(order_id=None, customer_id=customer.id, channel=Channel.WEB,
-                    currency="EUR", lines=[NewLine("JEANS-32", 1, Decimal("59.90"))],
-                    shipping_address=ADDRESS, shipping_method=None, envelope=agent)
+from tests.shop import ADDRESS, place_one_order
 
 
 def _decoded(database_url: str, wanted: Wanted | None) -> dict[type, Any]:
@@ -46,7 +31,7 @@ def _decoded(database_url: str, wanted: Wanted | None) -> dict[type, Any]:
 def test_everything_is_decoded_and_opened_when_nothing_is_declared(
     database_url: str, oms: OrderManagement, agent: Envelope
 ) -> None:
-    _placed_order(oms, agent)
+    place_one_order(oms, agent, quantity=1, stock=5, customer_address=ADDRESS)
     events = _decoded(database_url, None)
     assert events[Order.Placed].shipping_address == ADDRESS
     assert events[Customer.Registered].name == "Jo"
@@ -55,7 +40,7 @@ def test_everything_is_decoded_and_opened_when_nothing_is_declared(
 def test_personal_data_no_projection_reads_stays_sealed(
     database_url: str, oms: OrderManagement, agent: Envelope
 ) -> None:
-    _placed_order(oms, agent)
+    place_one_order(oms, agent, quantity=1, stock=5, customer_address=ADDRESS)
     events = _decoded(database_url, Wanted((Order.Event, Customer.Event), (Customer.Event,)))
     assert type(events[Order.Placed].shipping_address) is PersonalData
     assert events[Customer.Registered].name == "Jo"
