@@ -444,9 +444,8 @@ class CareProjection:
             known = self._orders.get(schema, touched_id)
             if known is None:
                 unknown.append(touched_id)
-            else:  # a copy to fold this batch into: the state is plain JSON
-                orders[touched_id] = {**known,
-                                      "state": orjson.loads(orjson.dumps(known["state"]))}
+            else:  # kept as the JSON text its row was written with: parsing it is the copy
+                orders[touched_id] = {**known, "state": orjson.loads(known["state"])}
         if unknown:
             for oid, cid, currency, placed_at, state in conn.execute(
                 sql.SQL(
@@ -476,13 +475,14 @@ class CareProjection:
         for order_id in touched:
             order = orders[order_id]
             state, currency, customer_id = order["state"], order["currency"], order["customer_id"]
+            state_text = _json_text(state)
             order_rows.append((
                 order_id, customer_id, currency, order["placed_at"], _status(state),
                 _total(state, currency), round_money(Decimal(state["captured"]), currency),
                 round_money(Decimal(state["refunded"]), currency), positions[order_id],
-                _json_text(state),
+                state_text,
             ))
-            self._orders.put(schema, order_id, order)
+            self._orders.put(schema, order_id, {**order, "state": state_text})
             returns.extend(
                 (UUID(return_id), order_id, customer_id, ret["status"], ret["reason"],
                  ret["requested_at"], _json_text(ret["lines"]))

@@ -226,30 +226,30 @@ class Decoder:
         subjects come with their events; only an event stored without its subject named
         needs one key query more."""
         mapper = self._mapper
-        class_of = mapper.class_of
-        if wanted is None or wanted.events is None:
-            chosen: Sequence[LoggedEvent] = batch
-        else:
-            events = wanted.events
-            chosen = [e for e in batch if issubclass(class_of(e.topic), events)]
-        if wanted is None or wanted.personal is None:
-            opened: Sequence[LoggedEvent] = chosen
-        else:
-            personal = wanted.personal
-            opened = [e for e in chosen if issubclass(class_of(e.topic), personal)]
-        mapper.prefetch(e.state for e in opened if e.subject_id is None)
+        events, personal = wanted if wanted is not None else (None, None)
+        reading: dict[str, tuple[bool, bool]] = {}  # topic -> (decode it, open its personal data)
+
+        def read_as(topic: str) -> tuple[bool, bool]:
+            found = reading.get(topic)
+            if found is None:
+                kind = mapper.class_of(topic)
+                decode = events is None or issubclass(kind, events)
+                opened = decode and (personal is None or issubclass(kind, personal))
+                found = reading[topic] = (decode, opened)
+            return found
+
+        plan = [(logged, *read_as(logged.topic)) for logged in batch]
+        mapper.prefetch(logged.state for logged, _, open_personal in plan
+                        if open_personal and logged.subject_id is None)
         try:
             event_from = mapper.event_from
-            sealed = {e.position for e in chosen} - {e.position for e in opened} if (
-                opened is not chosen) else set()
-            decoded = {
-                logged.position: event_from(logged.topic, logged.state, logged.originator_id,
-                                            logged.originator_version, logged.subject_id,
-                                            logged.subject_key,
-                                            open_personal=logged.position not in sealed)
-                for logged in chosen
-            }
-            return [ProjectedEvent(logged, decoded.get(logged.position)) for logged in batch]
+            return [
+                ProjectedEvent(logged, event_from(
+                    logged.topic, logged.state, logged.originator_id, logged.originator_version,
+                    logged.subject_id, logged.subject_key, open_personal=open_personal,
+                ) if decode else None)
+                for logged, decode, open_personal in plan
+            ]
         finally:
             mapper.forget_prefetched()
 
@@ -687,6 +687,7 @@ def replay(
         projection.create_tables(conn, into)
     cursor, applied = LogCursor.start(), 0
     deadline = time.monotonic() + HORIZON_WAIT
+    wanted = wanted_by([projection])
     while True:
         batch = read_log(conn, cursor, batch_size)
         if not batch:
@@ -702,8 +703,7 @@ def replay(
             time.sleep(0.05)
             continue
         cursor = batch[-1].cursor
-        chosen = decoder.decode_batch([e for e in batch if until.includes(e)],
-                                      wanted_by([projection]))
+        chosen = decoder.decode_batch([e for e in batch if until.includes(e)], wanted)
         if chosen:
             with _applying(conn, (projection, into)):
                 projection.apply(conn, into, chosen)

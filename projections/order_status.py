@@ -29,6 +29,7 @@ from application.log_reader import events_up_to
 from application.personal_data import REDACTED_ADDRESS
 from application.transcoding import OrjsonTranscoder
 from domain.order import Order
+from projections.bulk import insert_rows
 from projections.engine import ProjectedEvent
 from projections.state import CommittedState
 
@@ -155,7 +156,6 @@ class OrderStatusProjection:
         touched = [e for e in events if isinstance(e.event, Order.Event)]
         if not touched:
             return
-        s = sql.Identifier(schema)
         orders = self._orders_before(conn, schema, touched)
         positions: dict[UUID, int] = {}
         placed: list[UUID] = []
@@ -168,44 +168,23 @@ class OrderStatusProjection:
                 placed.append(event.originator_id)
             orders[event.originator_id] = event.mutate(order)
             positions[event.originator_id] = projected.logged.position
-        columns: list[list[Any]] = [[] for _ in range(10)]
+        rows = []
         for order_id, position in positions.items():
             order = orders[order_id]
-            row = (
+            rows.append((
                 order.id, order.customer_id, order.channel.value, order.status.value,
                 order.payment_status.value, order.currency, order.placed_at, order.version,
                 position, orjson.dumps(describe(order), default=_json_default).decode(),
-            )
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
+            ))
             self._state.put(schema, order_id, order)
+        skus = [(line.sku, order_id) for order_id in placed
+                for line in orders[order_id].lines.values()]
         with conn.cursor() as cur:
-            # One statement for the whole batch: a row per order it changed, its columns as
-            # arrays in binary (text arrays would escape every byte of every state).
-            cur.execute(
-                sql.SQL(
-                    "INSERT INTO {s}.orders (order_id, customer_id, channel, status,"
-                    " payment_status, currency, placed_at, version, position, view)"
-                    " SELECT o, c, ch, st, ps, cur, pa, v, pos, vw::jsonb FROM"
-                    " unnest(%b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::text[],"
-                    " %b::text[], %b::timestamptz[], %b::bigint[], %b::bigint[], %b::text[])"
-                    " AS r(o, c, ch, st, ps, cur, pa, v, pos, vw)"
-                    " ON CONFLICT (order_id) DO UPDATE SET status = excluded.status,"
-                    " payment_status = excluded.payment_status, version = excluded.version,"
-                    " position = excluded.position, view = excluded.view"
-                ).format(s=s),
-                columns,
-            )
-            skus = [(line.sku, order_id) for order_id in placed
-                    for line in orders[order_id].lines.values()]
-            if skus:
-                cur.execute(
-                    sql.SQL(
-                        "INSERT INTO {s}.order_skus (sku, order_id)"
-                        " SELECT * FROM unnest(%b::text[], %b::uuid[]) ON CONFLICT DO NOTHING"
-                    ).format(s=s),
-                    ([sku for sku, _ in skus], [order_id for _, order_id in skus]),
-                )
+            insert_rows(cur, schema, "orders", _ORDER_COLUMNS, rows,
+                        "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status,"
+                        " payment_status = excluded.payment_status, version = excluded.version,"
+                        " position = excluded.position, view = excluded.view")
+            insert_rows(cur, schema, "order_skus", _SKU_COLUMNS, skus, "ON CONFLICT DO NOTHING")
 
     def _orders_before(
         self, conn: psycopg.Connection[Any], schema: str, touched: Sequence[ProjectedEvent]
@@ -241,6 +220,14 @@ class OrderStatusProjection:
 
     def settled(self, schema: str, committed: bool) -> None:
         self._state.settled(schema, committed)
+
+
+_ORDER_COLUMNS = (
+    ("order_id", "uuid"), ("customer_id", "uuid"), ("channel", "text"), ("status", "text"),
+    ("payment_status", "text"), ("currency", "text"), ("placed_at", "timestamptz"),
+    ("version", "bigint"), ("position", "bigint"), ("view", "jsonb"),
+)
+_SKU_COLUMNS = (("sku", "text"), ("order_id", "uuid"))
 
 
 def get_order(conn: psycopg.Connection[Any], schema: str, order_id: UUID) -> Any | None:
