@@ -54,12 +54,27 @@ from application.transcoding import OrjsonTranscoder
 EVENTS_TABLE = "events"
 SNAPSHOTS_TABLE = "snapshots"
 NOTIFY_CHANNEL = "evident_events"
-# At most one NOTIFY per this many seconds per process (see EventRecorder._announcing).
+# At most one NOTIFY per this many seconds per process (see EventRecorder._claim_announcement).
 ANNOUNCE_INTERVAL = 0.005
 
 # Why an advisory lock: two processes starting at once (API and worker) would otherwise
 # race on CREATE ... IF NOT EXISTS, which is not concurrency-safe in PostgreSQL.
 SCHEMA_LOCK_KEY = 0x45564944  # "EVID"
+
+
+
+def _chain_hash(row: str) -> str:
+    """The SQL of an event's chained hash (``previous``: the hash of the event before it),
+    for the event ``row`` names: one template for the SQL function and the trigger."""
+    return f"""sha256(
+        coalesce(previous, ''::bytea)
+        || convert_to(jsonb_build_array(
+               {row}.originator_id, {row}.originator_version, {row}.topic,
+               to_char({row}.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               {row}.actor, {row}.actor_role, {row}.channel, {row}.reason,
+               {row}.correlation_id, {row}.causation_id, {row}.command_id)::text, 'UTF8')
+        || {row}.state)"""
+
 
 SCHEMA_SQL = f"""
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
@@ -101,14 +116,7 @@ DROP INDEX IF EXISTS {EVENTS_TABLE}_command_idx;
 ALTER TABLE {EVENTS_TABLE} ADD COLUMN IF NOT EXISTS hash bytea;
 CREATE OR REPLACE FUNCTION evident_event_hash(previous bytea, e {EVENTS_TABLE}) RETURNS bytea
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT sha256(
-        coalesce(previous, ''::bytea)
-        || convert_to(jsonb_build_array(
-               e.originator_id, e.originator_version, e.topic,
-               to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               e.actor, e.actor_role, e.channel, e.reason,
-               e.correlation_id, e.causation_id, e.command_id)::text, 'UTF8')
-        || e.state)
+    SELECT {_chain_hash('e')}
 $$;
 CREATE OR REPLACE FUNCTION evident_chain_event() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -120,17 +128,10 @@ BEGIN
          WHERE originator_id = NEW.originator_id
            AND originator_version = NEW.originator_version - 1;
     END IF;
-    -- evident_event_hash(previous, NEW), written out: calling the SQL function from here
-    -- would plan it anew in every transaction, which costs more than the hash itself.
-    -- tests/store/test_tamper_evidence.py checks that the two agree.
-    NEW.hash := sha256(
-        coalesce(previous, ''::bytea)
-        || convert_to(jsonb_build_array(
-               NEW.originator_id, NEW.originator_version, NEW.topic,
-               to_char(NEW.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               NEW.actor, NEW.actor_role, NEW.channel, NEW.reason,
-               NEW.correlation_id, NEW.causation_id, NEW.command_id)::text, 'UTF8')
-        || NEW.state);
+    -- evident_event_hash(previous, NEW), written out (from the same template): calling the
+    -- SQL function from here would plan it anew in every transaction, which costs more than
+    -- the hash itself. tests/store/test_tamper_evidence.py checks that the two agree.
+    NEW.hash := {_chain_hash('NEW')};
     RETURN NEW;
 END;
 $$;
@@ -219,8 +220,9 @@ class EventRecorder(PostgresApplicationRecorder):
             raise ProgrammingError(msg)
         new_keys = self.take_new_keys()
         guard = kwargs.get("guard")
-        if bridged() and self.async_pool is not None:
-            return await_only(self._append_async(stored_events, envelope, new_keys, guard))
+        pool = self.async_pool
+        if pool is not None and bridged():
+            return await_only(self._append_async(pool, stored_events, envelope, new_keys, guard))
         with self.datastore.get_connection() as conn:
             return self.append(conn, stored_events, envelope, new_keys, guard)
 
@@ -314,7 +316,7 @@ class EventRecorder(PostgresApplicationRecorder):
             self._statements[shape] = statement
         return statement
 
-    def _announcing(self) -> bool:
+    def _claim_announcement(self) -> bool:
         """Whether this append should wake the projection workers (LISTEN/NOTIFY).
 
         A NOTIFY takes PostgreSQL's global notification lock from the commit until the
@@ -324,7 +326,16 @@ class EventRecorder(PostgresApplicationRecorder):
         worker that was woken keeps looking at short intervals for a while afterwards
         (``projections.engine.Worker``), which covers the commits in between.
         """
-        return time.monotonic() >= self._next_announcement
+        now = time.monotonic()
+        if now < self._next_announcement:
+            return False
+        self._next_announcement = now + ANNOUNCE_INTERVAL
+        return True
+
+    def _release_announcement(self) -> None:
+        """A claimed NOTIFY was not sent (the append failed): the next append sends it."""
+        self._next_announcement = 0.0
+
     def append(
         self,
         conn: psycopg.Connection[Any],
@@ -354,6 +365,7 @@ class EventRecorder(PostgresApplicationRecorder):
 
     async def _append_async(
         self,
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]],
         stored_events: Sequence[StoredEvent],
         envelope: Envelope,
         new_keys: dict[UUID, bytes] | None,
@@ -361,9 +373,8 @@ class EventRecorder(PostgresApplicationRecorder):
     ) -> list[int]:
         """``append`` on a connection of the asyncio pool (a command run by ``run_bridged``)."""
         append = _Append(self, stored_events, envelope, new_keys, guard)
-        assert self.async_pool is not None
         try:
-            async with self.async_pool.connection() as conn:
+            async with pool.connection() as conn:
                 cur = conn.cursor(row_factory=tuple_row)
                 await cur.execute(append.statement, append.params, prepare=True)
                 rows = await cur.fetchall()
@@ -377,15 +388,17 @@ class EventRecorder(PostgresApplicationRecorder):
         One backward step down the primary key per id: a hot inventory item may have hundreds
         of thousands of events, and ``max()`` over them would read them all.
         """
-        if bridged() and self.async_pool is not None:
-            return await_only(self._current_versions_async(ids))
+        pool = self.async_pool
+        if pool is not None and bridged():
+            return await_only(self._current_versions_async(pool, ids))
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             rows = cur.execute(_VERSIONS_SQL, (list(ids),), prepare=True).fetchall()
         return dict(rows)
 
-    async def _current_versions_async(self, ids: Sequence[UUID]) -> dict[UUID, int]:
-        assert self.async_pool is not None
-        async with self.async_pool.connection() as conn:
+    async def _current_versions_async(
+        self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]], ids: Sequence[UUID]
+    ) -> dict[UUID, int]:
+        async with pool.connection() as conn:
             cur = conn.cursor(row_factory=tuple_row)
             await cur.execute(_VERSIONS_SQL, (list(ids),), prepare=True)
             return dict(await cur.fetchall())
@@ -446,15 +459,13 @@ class _Append:
             params += (e.originator_id, e.originator_version, e.topic, e.state, *context,
                        e.subject if type(e) is PersonalStoredEvent else None)
         self.params = params
-        self.announce = recorder._announcing()
-        if self.announce:
-            recorder._next_announcement = time.monotonic() + ANNOUNCE_INTERVAL
+        self.announce = recorder._claim_announcement()
         self.statement = recorder._statement(self.events, len(new_keys or ()), self.announce,
                                              len(guard or ()))
 
     def _not_announced(self) -> None:
         if self.announce:
-            self.recorder._next_announcement = 0.0  # it was not sent: the next append sends it
+            self.recorder._release_announcement()
 
     def failed(self, error: BaseException) -> BaseException:
         """The error to raise for ``error``."""

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from application.event_store import EVENTS_TABLE, SUBJECT_KEY
 
@@ -187,7 +188,7 @@ def events_up_to(
     recorded, whatever their positions)."""
     if not versions:
         return []
-    with conn.cursor(binary=True) as cur:
+    with conn.cursor(binary=True, row_factory=tuple_row) as cur:
         cur.execute(
             f"SELECT e.originator_id, e.originator_version, e.topic, e.state"
             f" FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, version)"

@@ -31,11 +31,11 @@ import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import get_topic
 
 from application.bridge import blocking
 from application.errors import ApplicationError
-from application.transcoding import OrjsonTranscoder
+from application.transcoding import OrjsonTranscoder, resolve_class
 from domain.values import Address
 
 REDACTED = "[erased]"
@@ -181,6 +181,7 @@ class KeyStore:
         data in plaintext (snapshots are a cache; aggregates load from events without them)."""
         blocking(self._erase, subject)
         self._cache.pop(subject, None)
+        _cipher.cache_clear()  # nor is the key kept here inside a cipher (erasures are rare)
 
     def _erase(self, subject: UUID) -> None:
         with self._connect() as conn, conn.transaction():
@@ -258,10 +259,10 @@ class PersonalDataMapper(Mapper[UUID]):
         # Per event class: its personal fields, whether it registers a new subject, and
         # whether its subject is its own aggregate (a customer).
         self._fields: dict[type, tuple[tuple[str, ...], bool, bool]] = {}
-        self._classes: dict[str, Any] = {}
 
     def take_new_keys(self) -> dict[UUID, bytes]:
-        """Keys created for subjects first seen by this thread's last mapping; cleared."""
+        """Keys created for subjects first seen by this context's last mapping (a thread's or
+        a bridged command's); cleared."""
         new = self._new_keys.get() or {}
         self._new_keys.set(None)
         return new
@@ -333,22 +334,15 @@ class PersonalDataMapper(Mapper[UUID]):
         self._prefetched = None
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        if isinstance(stored_event, PersonalStoredEvent):
-            event: DomainEventProtocol[UUID] = self.event_from(
-                stored_event.topic, stored_event.state, stored_event.originator_id,
-                stored_event.originator_version, stored_event.subject,
-                stored_event.subject_key,
-            )
-            return event
-        return self.event_from(stored_event.topic, stored_event.state,  # type: ignore[no-any-return]
-                               stored_event.originator_id, stored_event.originator_version)
+        subject, key = ((stored_event.subject, stored_event.subject_key)
+                        if isinstance(stored_event, PersonalStoredEvent) else (None, None))
+        event: DomainEventProtocol[UUID] = self.event_from(
+            stored_event.topic, stored_event.state, stored_event.originator_id,
+            stored_event.originator_version, subject, key,
+        )
+        return event
 
-    def class_of(self, topic: str) -> Any:
-        """The event class stored under ``topic``."""
-        kind = self._classes.get(topic)
-        if kind is None:
-            kind = self._classes[topic] = resolve_topic(topic)
-        return kind
+    class_of = staticmethod(resolve_class)
 
     def event_from(
         self,
@@ -370,9 +364,7 @@ class PersonalDataMapper(Mapper[UUID]):
         upcasting), for the parts Evident uses, without a ``StoredEvent`` to build first:
         every projection decodes every event through here, so its overhead counts.
         """
-        kind = self._classes.get(topic)
-        if kind is None:
-            kind = self._classes[topic] = resolve_topic(topic)
+        kind = resolve_class(topic)
         try:
             event_state: dict[str, Any] = self.transcoder.decode(state)
         except Exception as e:

@@ -30,7 +30,8 @@ class TranscodingError(TypeError):
 
 
 @cache
-def _resolve(topic: str) -> Any:
+def resolve_class(topic: str) -> Any:
+    """The class stored under ``topic`` (resolved once per topic, for every reader)."""
     return resolve_topic(topic)
 
 
@@ -125,7 +126,7 @@ def _dataclass_decoder(topic: str) -> Callable[[dict[str, Any]], Any]:
     else (validation to run, fields added or removed since) goes through ``__init__`` with
     what it takes, and sets the rest afterwards, as the class would have.
     """
-    cls = _resolve(topic)
+    cls = resolve_class(topic)
     names, init = _field_names(cls)
     exact = frozenset(names)
     direct = not hasattr(cls, "__post_init__") and exact == init
@@ -150,7 +151,7 @@ def _untag_dataclass(data: list[Any]) -> Any:
 
 @cache
 def _enum_member(topic: str, value: Any) -> Any:
-    return _resolve(topic)(value)
+    return resolve_class(topic)(value)
 
 
 def _untag_enum(data: list[Any]) -> Any:
