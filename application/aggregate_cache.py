@@ -19,6 +19,7 @@ for many aggregates), because other processes write to the same log.
 
 from __future__ import annotations
 
+from threading import Lock
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -60,6 +61,7 @@ class AggregateCache:
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
         self._entries: LRUCache[UUID, Any] = LRUCache(maxsize=max(maxsize, 1))
+        self._writing = Lock()  # a look and a put, as one step
 
     def __bool__(self) -> bool:
         return self.maxsize > 0
@@ -79,14 +81,18 @@ class AggregateCache:
         either order."""
         if not self.maxsize:
             return
-        cached = self.get(aggregate.id)
-        if cached is None or cached.version <= aggregate.version:
-            self._entries.put(aggregate.id, aggregate)
+        with self._writing:
+            cached = self.get(aggregate.id)
+            if cached is None or cached.version <= aggregate.version:
+                self._entries.put(aggregate.id, aggregate)
 
     def put_absent(self, aggregate_id: UUID) -> None:
         """Note that ``aggregate_id`` does not exist (yet), unless something is cached."""
-        if self.maxsize and self.get(aggregate_id) is None:
-            self._entries.put(aggregate_id, ABSENT)
+        if not self.maxsize:
+            return
+        with self._writing:
+            if self.get(aggregate_id) is None:
+                self._entries.put(aggregate_id, ABSENT)
 
     def clear(self) -> None:
         self._entries = LRUCache(maxsize=max(self.maxsize, 1))

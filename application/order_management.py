@@ -93,11 +93,27 @@ class _Reads:
         self.optimistic = optimistic
         self.unverified: dict[UUID, int] = {}
 
+    def trusted(self, aggregate_id: UUID, cached: Any) -> Any | None:
+        """``cached`` (an aggregate or ``ABSENT``) taken on trust and noted: the aggregate,
+        or None if it is known absent."""
+        if cached is ABSENT:
+            self.unverified[aggregate_id] = 0
+            return None
+        self.unverified[aggregate_id] = cached.version
+        return cached
+
 
 # Per command being run: a context variable rather than a thread-local, because commands
 # bridged onto the event loop (``application.bridge``) share its thread.
 _READS: ContextVar[_Reads] = ContextVar("evident_reads")
 _VERIFIED = _Reads()  # outside a command: every read asks the log (never written to)
+
+
+def _item_ids(skus: Iterable[str], network: LocationNetwork) -> list[UUID]:
+    """The ids of the inventory items of ``skus`` at every location, SKU by SKU, each in
+    location priority order."""
+    return [inventory_item_id(sku, location.location_id)
+            for sku in dict.fromkeys(skus) for location in network.by_priority]
 
 
 class OrderManagement(Application[UUID]):
@@ -141,10 +157,11 @@ class OrderManagement(Application[UUID]):
         """Record the pending events of ``objs`` (aggregates, or events) in one statement.
 
         The library's ``save`` does the same with more generality than Evident needs (runtime
-        protocol checks per object, re-reading an aggregate from the store to snapshot it);
-        this is what every command pays, so it does only what Evident uses. Aggregates that
-        reached a snapshot interval are snapshotted from the state in hand, which *is* the
-        state their events produce.
+        protocol checks per object, re-reading an aggregate from the store to snapshot it).
+        Commands do not come through here (``_commit`` records with the guard and the
+        envelope); this is for code that saves aggregates directly (set-up, tests, bench),
+        through the same ``_record_pending``. Aggregates that reached a snapshot interval
+        are snapshotted from the state in hand, which *is* the state their events produce.
         """
         events, stored, positions = self._record_pending(objs, kwargs)
         return [
@@ -220,11 +237,8 @@ class OrderManagement(Application[UUID]):
         for aggregate_id in ids:
             cached = self.aggregates.get(aggregate_id)
             if reads.optimistic and cached is not None:
-                if cached is ABSENT:
-                    reads.unverified[aggregate_id] = 0
-                else:
-                    reads.unverified[aggregate_id] = cached.version
-                    found[aggregate_id] = cached
+                if (trusted := reads.trusted(aggregate_id, cached)) is not None:
+                    found[aggregate_id] = trusted
             else:
                 asked.append(aggregate_id)
         if not asked:
@@ -276,11 +290,7 @@ class OrderManagement(Application[UUID]):
         cached = self.aggregates.get(aggregate_id)
         reads = _READS.get(_VERIFIED)
         if reads.optimistic and cached is not None:
-            if cached is ABSENT:
-                reads.unverified[aggregate_id] = 0
-                return None
-            reads.unverified[aggregate_id] = cached.version
-            return cached
+            return reads.trusted(aggregate_id, cached)
         found = self._read(aggregate_id, None if cached is ABSENT else cached)
         if found is None:
             self.aggregates.put_absent(aggregate_id)
@@ -469,11 +479,7 @@ class OrderManagement(Application[UUID]):
         network = network or self.network()
         if network is None:
             return []
-        wanted = [
-            inventory_item_id(sku, location.location_id)
-            for sku in dict.fromkeys(skus)
-            for location in network.by_priority
-        ]
+        wanted = _item_ids(skus, network)
         loaded = self._load_many(wanted)
         return [loaded[i] for i in wanted if isinstance(loaded.get(i), InventoryItem)]
 
@@ -599,14 +605,6 @@ class OrderManagement(Application[UUID]):
         """The order now, at ``version``, or as it was at ``as_of`` (from the event store)."""
         return self.aggregate_as_of(Order, order_id, "order", version=version, as_of=as_of)
 
-    def version_at(self, aggregate_id: UUID, moment: datetime) -> int | None:
-        """The aggregate's last version recorded at or before ``moment`` (database clock).
-
-        One index lookup on (aggregate id, recorded_at); snapshots then make loading that
-        version cheap however long the history.
-        """
-        return self._versions_at(aggregate_id, moment=moment)[0]
-
     def _versions_at(
         self, aggregate_id: UUID, *, moment: datetime | None = None, version: int | None = None
     ) -> tuple[int | None, int | None]:
@@ -631,12 +629,10 @@ class OrderManagement(Application[UUID]):
         """The aggregate at ``version``: its snapshot at version ``snapshot`` (decoded once and
         kept, see ``_snapshot_state``) and the events after it up to ``version``."""
         base = self._snapshot_state(aggregate_id, snapshot) if snapshot else None
-        events: list[Any] = list(self.events.get(aggregate_id, gt=base.version if base else None,
-                                                 lte=version))
-        if not events:
-            return None if base is None else copy_aggregate(base)
         aggregate = None if base is None else copy_aggregate(base)
-        for event in events:
+        event: Any
+        for event in self.events.get(aggregate_id, gt=base.version if base else None,
+                                     lte=version):
             aggregate = event.mutate(aggregate)
         return aggregate
 
@@ -690,9 +686,7 @@ class OrderManagement(Application[UUID]):
             aggregate = self._at_version(aggregate_id, version, snapshot)
         else:
             aggregate = self._load_optional(aggregate_id)
-        if aggregate is None:
-            raise NotFoundError(f"there is no {what} {aggregate_id}")
-        if not isinstance(aggregate, cls):
+        if not isinstance(aggregate, cls):  # None included: there is none
             raise NotFoundError(f"there is no {what} {aggregate_id}")
         if version is not None and aggregate.version < version:
             raise NotFoundError(f"{what} {aggregate_id} has no version {version}")
@@ -701,8 +695,8 @@ class OrderManagement(Application[UUID]):
     def _placement_state(
         self, customer_id: UUID, skus: Sequence[str]
     ) -> tuple[Any, LocationNetwork | None, dict[tuple[str, str], InventoryItem]]:
-        """The customer, the location network and the SKUs' inventory items (copies, to
-        reserve on), in location priority order.
+        """The customer, the location network and the SKUs' inventory items, in location
+        priority order: as they are, not to be changed (copy those to reserve on).
 
         One version query for all of them while the cached network is current (which is
         nearly always: locations are added rarely); otherwise a second one for the items at
@@ -711,10 +705,7 @@ class OrderManagement(Application[UUID]):
         cached = self.aggregates.get(LocationNetwork.ID)
 
         def item_ids(net: Any) -> list[UUID]:
-            if not isinstance(net, LocationNetwork):
-                return []
-            return [inventory_item_id(sku, location.location_id)
-                    for sku in skus for location in net.by_priority]
+            return _item_ids(skus, net) if isinstance(net, LocationNetwork) else []
 
         wanted = item_ids(cached)
         current = self._current([customer_id, LocationNetwork.ID, *wanted])
@@ -726,7 +717,7 @@ class OrderManagement(Application[UUID]):
         for item_id in wanted:
             item = current.get(item_id)
             if isinstance(item, InventoryItem):
-                items[(item.sku, item.location_id)] = copy_aggregate(item)
+                items[(item.sku, item.location_id)] = item
         return current.get(customer_id), network, items
 
     def place_order(
@@ -785,15 +776,19 @@ class OrderManagement(Application[UUID]):
                 allocation=plan,
                 placed_at=at,
             )
+            # Copies only of the items reserved on (an item's reservations grow with its
+            # open orders; the others were only looked at).
             touched: dict[tuple[str, str], InventoryItem] = {}
             for line in order.lines.values():
                 for allocation in line.allocations:
-                    item = items[(line.sku, allocation.location_id)]
-                    item.reserve(
+                    key = (line.sku, allocation.location_id)
+                    reserving = touched.get(key)
+                    if reserving is None:
+                        reserving = touched[key] = copy_aggregate(items[key])
+                    reserving.reserve(
                         order_id=order_id, line_id=line.line_id,
                         quantity=allocation.quantity, at=at,
                     )
-                    touched[(line.sku, allocation.location_id)] = item
             return self._result(
                 order, self._commit(order, *touched.values(), envelope=envelope)
             )
@@ -918,8 +913,9 @@ class OrderManagement(Application[UUID]):
             return self._release(order.id, releases, at), None
 
         # The rejection's reason is the hold's: record it in the envelope where audits look.
-        order = self._load(Order, order_id, "order")
-        reason = order.holds[str(hold_id)].reason if str(hold_id) in order.holds else None
+        order = self._shared(order_id)  # read, not changed: no copy
+        hold = order.holds.get(str(hold_id)) if isinstance(order, Order) else None
+        reason = hold.reason if hold is not None else None
         return self._order_command(order_id, act, envelope.with_reason(reason),
                                    expected_version)
 
