@@ -438,14 +438,10 @@ class CareProjection:
         self, conn: psycopg.Connection[Any], schema: str, events: Sequence[ProjectedEvent]
     ) -> None:
         s = sql.Identifier(schema)
-        orders: dict[UUID, dict[str, Any]] = {}
-        unknown: list[UUID] = []
-        for touched_id in {e.event.originator_id for e in events}:
-            known = self._orders.get(schema, touched_id)
-            if known is None:
-                unknown.append(touched_id)
-            else:  # kept as the JSON text its row was written with: parsing it is the copy
-                orders[touched_id] = {**known, "state": orjson.loads(known["state"])}
+        known, unknown = self._orders.known(schema, {e.event.originator_id for e in events})
+        # Kept with the JSON text its row was written with: parsing it is the copy.
+        orders = {order_id: {**order, "state": orjson.loads(order["state"])}
+                  for order_id, order in known.items()}
         if unknown:
             for oid, cid, currency, placed_at, state in conn.execute(
                 sql.SQL(

@@ -192,14 +192,9 @@ class OrderStatusProjection:
         """The touched orders as earlier batches left them (copies, to fold this batch into):
         from memory when this process applied those batches, else folded again from their
         events up to the versions their rows record."""
-        orders: dict[UUID, Order] = {}
-        unknown: list[UUID] = []
-        for order_id in dict.fromkeys(e.event.originator_id for e in touched):
-            known = self._state.get(schema, order_id)
-            if known is not None:
-                orders[order_id] = copy_aggregate(known)
-            else:
-                unknown.append(order_id)
+        known, unknown = self._state.known(
+            schema, dict.fromkeys(e.event.originator_id for e in touched))
+        orders = {order_id: copy_aggregate(order) for order_id, order in known.items()}
         if unknown:
             rows = conn.execute(
                 sql.SQL("SELECT order_id, version FROM {s}.orders WHERE order_id = ANY(%s)")

@@ -16,6 +16,7 @@ the one a rebuild fills); state for a schema not used for a while is dropped.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -51,6 +52,18 @@ class CommittedState(Generic[K, V]):
         if found is not None:
             values.move_to_end(key)
         return found
+
+    def known(self, schema: str, keys: Iterable[K]) -> tuple[dict[K, V], list[K]]:
+        """The values kept for ``keys`` (as ``get`` sees them), and the keys with none."""
+        found: dict[K, V] = {}
+        missing: list[K] = []
+        for key in keys:
+            value = self.get(schema, key)
+            if value is None:
+                missing.append(key)
+            else:
+                found[key] = value
+        return found, missing
 
     def put(self, schema: str, key: K, value: V) -> None:
         """``value`` as the batch being applied leaves it (committed only if the batch is)."""
