@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -49,6 +49,7 @@ from application.personal_data import (
     PersonalDataMapper,
     PersonalStoredEvent,
 )
+from application.prepared import PreparedInserts, numbered, runs_as_is
 from application.transcoding import OrjsonTranscoder
 
 EVENTS_TABLE = "events"
@@ -196,7 +197,8 @@ class EventRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE):
         super().__init__(datastore, events_table_name=events_table_name)
         self._table = events_table_name
-        self._statements: dict[tuple[int, int, bool, int], str] = {}
+        self._statements: dict[tuple[int, int, bool, int], _Statement] = {}
+        self._inserts = PreparedInserts()
         self._next_announcement = 0.0
         # Set by an asyncio server (interfaces.http.app): appends and version lookups of
         # commands it runs with ``application.bridge.run_bridged`` go through this pool.
@@ -263,7 +265,7 @@ class EventRecorder(PostgresApplicationRecorder):
         """Personal-data keys to store with the events being inserted (set by the factory)."""
         return {}
 
-    def _statement(self, events: int, keys: int, announce: bool, guarded: int) -> str:
+    def _statement(self, events: int, keys: int, announce: bool, guarded: int) -> _Statement:
         """The INSERT for ``events`` rows (and ``keys`` new personal-data keys), made once.
 
         Plain ``VALUES`` rows rather than arrays to ``unnest``: nothing to build into arrays
@@ -309,11 +311,13 @@ class EventRecorder(PostgresApplicationRecorder):
                     f" SELECT * FROM (VALUES {pairs}) AS k{where})"
                 )
             with_clause = f"WITH {', '.join(prelude)} " if prelude else ""
-            statement = (
+            text = (
                 f"{with_clause}INSERT INTO {self._table} ({columns}) {source}"
                 f" RETURNING notification_id{notify}"
             )
-            self._statements[shape] = statement
+            name = f"evident_append_{self._table}_{events}_{keys}_{int(announce)}_{guarded}"
+            statement = self._statements[shape] = _Statement(text, name.encode(),
+                                                             numbered(text))
         return statement
 
     def _claim_announcement(self) -> bool:
@@ -356,12 +360,18 @@ class EventRecorder(PostgresApplicationRecorder):
         on, nothing is inserted and ``StaleReadError`` says so.
         """
         append = _Append(self, stored_events, envelope, new_keys, guard)
+        statement = append.statement
         try:
-            with conn.cursor(row_factory=tuple_row) as cur:
-                rows = cur.execute(append.statement, append.params, prepare=True).fetchall()
+            if runs_as_is(conn):  # the common case, cheaper than a cursor (application.prepared)
+                positions = self._inserts.returning_int8(conn, statement.name,
+                                                         statement.numbered, append.params)
+            else:
+                with conn.cursor(row_factory=tuple_row) as cur:
+                    cur.execute(statement.text, append.params, prepare=True)
+                    positions = [row[0] for row in cur.fetchall()]
         except BaseException as error:
             raise append.failed(error) from error
-        return append.positions(rows)
+        return append.positions(positions)
 
     async def _append_async(
         self,
@@ -376,11 +386,11 @@ class EventRecorder(PostgresApplicationRecorder):
         try:
             async with pool.connection() as conn:
                 cur = conn.cursor(row_factory=tuple_row)
-                await cur.execute(append.statement, append.params, prepare=True)
-                rows = await cur.fetchall()
+                await cur.execute(append.statement.text, append.params, prepare=True)
+                positions = [row[0] for row in await cur.fetchall()]
         except BaseException as error:
             raise append.failed(error) from error
-        return append.positions(rows)
+        return append.positions(positions)
 
     def current_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         """The current version of each of ``ids`` that exists, in one query.
@@ -422,6 +432,15 @@ _VERSIONS_SQL = (
     f" CROSS JOIN LATERAL (SELECT originator_version FROM {EVENTS_TABLE}"
     " WHERE originator_id = v.id ORDER BY originator_version DESC LIMIT 1) e"
 )
+
+
+class _Statement(NamedTuple):
+    """One shape of append: its SQL with psycopg's placeholders (for cursors), and its name
+    and SQL with numbered ones (for ``application.prepared``)."""
+
+    text: str
+    name: bytes
+    numbered: str
 
 
 class _Append:
@@ -475,14 +494,14 @@ class _Append:
             return IntegrityError(str(error))
         return error
 
-    def positions(self, rows: list[tuple[Any, ...]]) -> list[int]:
-        if len(rows) != self.events:
+    def positions(self, positions: list[int]) -> list[int]:
+        if len(positions) != self.events:
             self._not_announced()
-            if self.guarded and not rows:
+            if self.guarded and not positions:
                 raise StaleReadError("an aggregate the command read has changed since")
-            msg = f"inserted {len(rows)} of {self.events} events"
+            msg = f"inserted {len(positions)} of {self.events} events"
             raise ProgrammingError(msg)
-        return [row[0] for row in rows]
+        return positions
 
 
 class StaleReadError(IntegrityError):
