@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -49,7 +49,6 @@ from application.personal_data import (
     PersonalDataMapper,
     PersonalStoredEvent,
 )
-from application.prepared import PreparedInserts, numbered, runs_as_is
 from application.transcoding import OrjsonTranscoder
 
 EVENTS_TABLE = "events"
@@ -197,8 +196,7 @@ class EventRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE):
         super().__init__(datastore, events_table_name=events_table_name)
         self._table = events_table_name
-        self._statements: dict[tuple[int, int, bool, int], _Statement] = {}
-        self._inserts = PreparedInserts()
+        self._statements: dict[tuple[int, int, bool, int], str] = {}
         self._next_announcement = 0.0
         # Set by an asyncio server (interfaces.http.app): appends and version lookups of
         # commands it runs with ``application.bridge.run_bridged`` go through this pool.
@@ -265,7 +263,7 @@ class EventRecorder(PostgresApplicationRecorder):
         """Personal-data keys to store with the events being inserted (set by the factory)."""
         return {}
 
-    def _statement(self, events: int, keys: int, announce: bool, guarded: int) -> _Statement:
+    def _statement(self, events: int, keys: int, announce: bool, guarded: int) -> str:
         """The INSERT for ``events`` rows (and ``keys`` new personal-data keys), made once.
 
         Plain ``VALUES`` rows rather than arrays to ``unnest``: nothing to build into arrays
@@ -311,13 +309,11 @@ class EventRecorder(PostgresApplicationRecorder):
                     f" SELECT * FROM (VALUES {pairs}) AS k{where})"
                 )
             with_clause = f"WITH {', '.join(prelude)} " if prelude else ""
-            text = (
+            statement = (
                 f"{with_clause}INSERT INTO {self._table} ({columns}) {source}"
                 f" RETURNING notification_id{notify}"
             )
-            name = f"evident_append_{self._table}_{events}_{keys}_{int(announce)}_{guarded}"
-            statement = self._statements[shape] = _Statement(text, name.encode(),
-                                                             numbered(text))
+            self._statements[shape] = statement
         return statement
 
     def _claim_announcement(self) -> bool:
@@ -360,18 +356,12 @@ class EventRecorder(PostgresApplicationRecorder):
         on, nothing is inserted and ``StaleReadError`` says so.
         """
         append = _Append(self, stored_events, envelope, new_keys, guard)
-        statement = append.statement
         try:
-            if runs_as_is(conn):  # the common case, cheaper than a cursor (application.prepared)
-                positions = self._inserts.returning_int8(conn, statement.name,
-                                                         statement.numbered, append.params)
-            else:
-                with conn.cursor(row_factory=tuple_row) as cur:
-                    cur.execute(statement.text, append.params, prepare=True)
-                    positions = [row[0] for row in cur.fetchall()]
+            with conn.cursor(row_factory=tuple_row) as cur:
+                rows = cur.execute(append.statement, append.params, prepare=True).fetchall()
         except BaseException as error:
             raise append.failed(error) from error
-        return append.positions(positions)
+        return append.positions(rows)
 
     async def _append_async(
         self,
@@ -386,11 +376,11 @@ class EventRecorder(PostgresApplicationRecorder):
         try:
             async with pool.connection() as conn:
                 cur = conn.cursor(row_factory=tuple_row)
-                await cur.execute(append.statement.text, append.params, prepare=True)
-                positions = [row[0] for row in await cur.fetchall()]
+                await cur.execute(append.statement, append.params, prepare=True)
+                rows = await cur.fetchall()
         except BaseException as error:
             raise append.failed(error) from error
-        return append.positions(positions)
+        return append.positions(rows)
 
     def current_versions(self, ids: Sequence[UUID]) -> dict[UUID, int]:
         """The current version of each of ``ids`` that exists, in one query.
@@ -432,15 +422,6 @@ _VERSIONS_SQL = (
     f" CROSS JOIN LATERAL (SELECT originator_version FROM {EVENTS_TABLE}"
     " WHERE originator_id = v.id ORDER BY originator_version DESC LIMIT 1) e"
 )
-
-
-class _Statement(NamedTuple):
-    """One shape of append: its SQL with psycopg's placeholders (for cursors), and its name
-    and SQL with numbered ones (for ``application.prepared``)."""
-
-    text: str
-    name: bytes
-    numbered: str
 
 
 class _Append:
@@ -494,14 +475,14 @@ class _Append:
             return IntegrityError(str(error))
         return error
 
-    def positions(self, positions: list[int]) -> list[int]:
-        if len(positions) != self.events:
+    def positions(self, rows: list[tuple[Any, ...]]) -> list[int]:
+        if len(rows) != self.events:
             self._not_announced()
-            if self.guarded and not positions:
+            if self.guarded and not rows:
                 raise StaleReadError("an aggregate the command read has changed since")
-            msg = f"inserted {len(positions)} of {self.events} events"
+            msg = f"inserted {len(rows)} of {self.events} events"
             raise ProgrammingError(msg)
-        return positions
+        return [row[0] for row in rows]
 
 
 class StaleReadError(IntegrityError):
