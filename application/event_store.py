@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -403,6 +404,17 @@ class EventRecorder(PostgresApplicationRecorder):
             await cur.execute(_VERSIONS_SQL, (list(ids),), prepare=True)
             return dict(await cur.fetchall())
 
+    def version_and_snapshot(
+        self, aggregate_id: UUID, *, moment: datetime | None = None, version: int | None = None
+    ) -> tuple[int | None, int | None]:
+        """In one query: the aggregate's version at ``moment`` (or ``version`` itself), and
+        the version of its newest snapshot at or below that (reading it as it was)."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            row = cur.execute(_VERSION_AND_SNAPSHOT_SQL,
+                              {"id": aggregate_id, "t": moment, "v": version},
+                              prepare=True).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+
 
 # The key by a subquery, asked only for events that hold personal data, not by a join: a
 # join lets the planner hash the whole key table (a row per customer ever registered) to
@@ -421,6 +433,14 @@ _VERSIONS_SQL = (
     f"SELECT v.id, e.originator_version FROM unnest(%s::uuid[]) AS v(id)"
     f" CROSS JOIN LATERAL (SELECT originator_version FROM {EVENTS_TABLE}"
     " WHERE originator_id = v.id ORDER BY originator_version DESC LIMIT 1) e"
+)
+
+_VERSION_AND_SNAPSHOT_SQL = (
+    f"SELECT v.version, (SELECT max(s.originator_version) FROM {SNAPSHOTS_TABLE} s"
+    " WHERE s.originator_id = %(id)s AND s.originator_version <= v.version)"
+    " FROM (SELECT CASE WHEN %(t)s::timestamptz IS NULL THEN %(v)s::bigint ELSE"
+    f" (SELECT max(originator_version) FROM {EVENTS_TABLE} WHERE originator_id = %(id)s"
+    " AND recorded_at <= %(t)s) END AS version) v"
 )
 
 

@@ -23,7 +23,6 @@ from eventsourcing.application import AggregateNotFoundError, Application, LRUCa
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
 from eventsourcing.utils import EnvType
-from psycopg.rows import tuple_row
 
 from application.aggregate_cache import ABSENT, AggregateCache, copy_aggregate
 from application.bridge import OneAtATime, blocking, pause
@@ -608,22 +607,8 @@ class OrderManagement(Application[UUID]):
     def _versions_at(
         self, aggregate_id: UUID, *, moment: datetime | None = None, version: int | None = None
     ) -> tuple[int | None, int | None]:
-        """In one query: the aggregate's version at ``moment`` (or ``version`` itself), and
-        the version of its newest snapshot at or below that."""
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            row = cur.execute(
-                "SELECT v.version, (SELECT max(s.originator_version) FROM snapshots s"
-                " WHERE s.originator_id = %(id)s AND s.originator_version <= v.version)"
-                " FROM (SELECT CASE WHEN %(t)s::timestamptz IS NULL THEN %(v)s::bigint ELSE"
-                " (SELECT max(originator_version) FROM events WHERE originator_id = %(id)s"
-                " AND recorded_at <= %(t)s) END AS version) v",
-                {"id": aggregate_id, "t": moment, "v": version},
-                prepare=True,
-            ).fetchone()
-        if row is None:
-            return None, None
-        return row[0], row[1]
+        return self.recorder.version_and_snapshot(  # type: ignore[attr-defined,no-any-return]
+            aggregate_id, moment=moment, version=version)
 
     def _at_version(self, aggregate_id: UUID, version: int, snapshot: int | None) -> Any | None:
         """The aggregate at ``version``: its snapshot at version ``snapshot`` (decoded once and
@@ -839,14 +824,17 @@ class OrderManagement(Application[UUID]):
         act: Callable[[Order, datetime], tuple[list[InventoryItem], UUID | None]],
         envelope: Envelope,
         expected_version: int | None,
+        reason_of: Callable[[Order], str | None] | None = None,
     ) -> CommandResult:
-        """Load the order, let ``act`` change it (and inventory), save all in one transaction."""
+        """Load the order, let ``act`` change it (and inventory), save all in one transaction;
+        ``reason_of`` takes the envelope's reason from the order as the command found it."""
 
         def command() -> CommandResult:
             order = self._load(Order, order_id, "order")
             self._check_version(order, expected_version)
+            recorded = envelope if reason_of is None else envelope.with_reason(reason_of(order))
             items, created = act(order, self.clock())
-            return self._result(order, self._commit(order, *items, envelope=envelope), created)
+            return self._result(order, self._commit(order, *items, envelope=recorded), created)
 
         return self._retrying(command)
 
@@ -912,12 +900,12 @@ class OrderManagement(Application[UUID]):
             releases = order.reject(hold_id=hold_id, rejected_at=at)
             return self._release(order.id, releases, at), None
 
+        def hold_reason(order: Order) -> str | None:
+            hold = order.holds.get(str(hold_id))
+            return hold.reason if hold is not None else None
+
         # The rejection's reason is the hold's: record it in the envelope where audits look.
-        order = self._shared(order_id)  # read, not changed: no copy
-        hold = order.holds.get(str(hold_id)) if isinstance(order, Order) else None
-        reason = hold.reason if hold is not None else None
-        return self._order_command(order_id, act, envelope.with_reason(reason),
-                                   expected_version)
+        return self._order_command(order_id, act, envelope, expected_version, hold_reason)
 
     def authorize_payment(
         self, order_id: UUID, *, amount: Decimal, provider: str, reference: str,

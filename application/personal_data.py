@@ -31,11 +31,11 @@ import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 from application.bridge import blocking
 from application.errors import ApplicationError
-from application.transcoding import OrjsonTranscoder, resolve_class
+from application.transcoding import OrjsonTranscoder
 from domain.values import Address
 
 REDACTED = "[erased]"
@@ -342,8 +342,6 @@ class PersonalDataMapper(Mapper[UUID]):
         )
         return event
 
-    class_of = staticmethod(resolve_class)
-
     def event_from(
         self,
         topic: str,
@@ -364,7 +362,7 @@ class PersonalDataMapper(Mapper[UUID]):
         upcasting), for the parts Evident uses, without a ``StoredEvent`` to build first:
         every projection decodes every event through here, so its overhead counts.
         """
-        kind = resolve_class(topic)
+        kind = resolve_topic(topic)
         try:
             event_state: dict[str, Any] = self.transcoder.decode(state)
         except Exception as e:

@@ -30,12 +30,6 @@ class TranscodingError(TypeError):
 
 
 @cache
-def resolve_class(topic: str) -> Any:
-    """The class stored under ``topic`` (resolved once per topic, for every reader)."""
-    return resolve_topic(topic)
-
-
-@cache
 def _field_names(cls: type) -> tuple[tuple[str, ...], frozenset[str]]:
     """A dataclass's field names, and those its __init__ takes (looked up once per class)."""
     fields = dataclasses.fields(cls)
@@ -126,7 +120,7 @@ def _dataclass_decoder(topic: str) -> Callable[[dict[str, Any]], Any]:
     else (validation to run, fields added or removed since) goes through ``__init__`` with
     what it takes, and sets the rest afterwards, as the class would have.
     """
-    cls = resolve_class(topic)
+    cls = resolve_topic(topic)
     names, init = _field_names(cls)
     exact = frozenset(names)
     direct = not hasattr(cls, "__post_init__") and exact == init
@@ -151,7 +145,7 @@ def _untag_dataclass(data: list[Any]) -> Any:
 
 @cache
 def _enum_member(topic: str, value: Any) -> Any:
-    return resolve_class(topic)(value)
+    return resolve_topic(topic)(value)
 
 
 def _untag_enum(data: list[Any]) -> Any:

@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 import psycopg
+from eventsourcing.utils import resolve_topic
 from psycopg import sql
 
 from application.event_store import NOTIFY_CHANNEL
@@ -232,7 +233,7 @@ class Decoder:
         def read_as(topic: str) -> tuple[bool, bool]:
             found = reading.get(topic)
             if found is None:
-                kind = mapper.class_of(topic)
+                kind = resolve_topic(topic)
                 decode = events is None or issubclass(kind, events)
                 opened = decode and (personal is None or issubclass(kind, personal))
                 found = reading[topic] = (decode, opened)
