@@ -26,6 +26,7 @@ from bench import asof, big_log, http, lag, reads, rebuild, writes
 from bench.history import build_history
 from bench.report import Result, format_table
 from interfaces.progress import progress
+from projections.parallel_rebuild import DEFAULT_BATCH_SIZE
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_EVENTS = 1_000_000  # the issue asks for rebuilds over at least 1M events
@@ -118,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
                              " the issue's 10M, about ten more minutes of loading)")
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append",
                         help="run only this benchmark (repeatable)")
-    parser.add_argument("--batch-size", type=int, default=rebuild.DEFAULT_BATCH_SIZE,
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help="events per projection batch when rebuilding (default %(default)s)")
     parser.add_argument("--baseline-events", type=int, default=None,
                         help="the library runner's baseline reads this prefix of the log"

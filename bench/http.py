@@ -227,8 +227,11 @@ def _wrk_field(out: str, pattern: str, default: str | None = None) -> str:
 
 def _wrk_latency(out: str, percent: str) -> float:
     """A latency from wrk's distribution, in seconds."""
-    value, unit = re.search(rf"{percent}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
+    value = _wrk_field(out, rf"{percent}%\s+([\d.]+(?:us|ms|s))\b")
+    for unit, seconds in (("us", 1e-6), ("ms", 1e-3), ("s", 1.0)):
+        if value.endswith(unit):
+            return float(value.removesuffix(unit)) * seconds
+    raise RuntimeError(f"http: wrk printed a latency without a unit: {value!r}")
 
 
 def _load(base: str, customers: list[UUID], first_pair: int, sizes: Sizes) -> Load:

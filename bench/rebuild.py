@@ -17,7 +17,6 @@ why it runs over a prefix of the log only: its rate does not depend on the log's
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -37,12 +36,11 @@ from application.order_management import OrderManagement
 from bench.report import Result
 from projections import registry
 from projections.engine import live_schema, rebuild
-from projections.parallel_rebuild import groups, rebuild_in_parallel
+from projections.parallel_rebuild import DEFAULT_BATCH_SIZE, rebuild_in_parallel, split
 
 NAME = "rebuild"
 TARGET_RATIO = 20.0
 TARGET_RATE = 20_000.0
-DEFAULT_BATCH_SIZE = 20_000
 DEFAULT_BASELINE_EVENTS = 25_000
 
 # ``progress(total, description)`` yields ``advance(n)``: a bar on a terminal, else nothing.
@@ -231,13 +229,13 @@ def run(
         database_url, batch_size=batch_size, per_model=per_model, progress=progress)
     baseline_events = min(baseline_events, total)
     baseline, counted = measure_baseline(database_url, baseline_events, progress=progress)
-    split = groups(registry.select(), os.cpu_count() or 1)
+    parts = split(registry.select())
     alone = "; each alone in one process: " + ", ".join(
         f"{n} {m.seconds:.1f} s" for n, m in read_models.items()) if read_models else ""
     notes = [
         f"rebuild: projections.parallel_rebuild.rebuild_in_parallel (as oms projections"
-        f" rebuild --all) over {total:,} events in {together.seconds:.1f} s, in {len(split)}"
-        f" processes: {' | '.join(', '.join(p.name for p in g) for g in split)}{alone}",
+        f" rebuild --all) over {total:,} events in {together.seconds:.1f} s, in {len(parts)}"
+        f" processes: {' | '.join(', '.join(p.name for p in g) for g in parts)}{alone}",
         f"baseline: eventsourcing {version('eventsourcing')} ProjectionRunner, one view"
         f" counting events per type (one transaction per event), over the first"
         f" {baseline_events:,} of the same {total:,} events in {baseline.seconds:.1f} s",

@@ -153,7 +153,7 @@ class OrderStatusProjection:
     def apply(
         self, conn: psycopg.Connection[Any], schema: str, events: Sequence[ProjectedEvent]
     ) -> None:
-        touched = [e for e in events if isinstance(e.event, Order.Event)]
+        touched = [e for e in events if isinstance(e.event, self.handles)]
         if not touched:
             return
         orders = self._orders_before(conn, schema, touched)

@@ -46,6 +46,11 @@ def groups(projections: Sequence[Projection], workers: int) -> list[list[Project
     return [b for b in bins if b]
 
 
+def split(projections: Sequence[Projection], workers: int | None = None) -> list[list[Projection]]:
+    """The groups a parallel rebuild runs, one process each (default: one per core)."""
+    return groups(projections, workers or os.cpu_count() or 1)
+
+
 def rebuild_in_parallel(
     database_url: str,
     projections: Sequence[Projection],
@@ -56,7 +61,7 @@ def rebuild_in_parallel(
 ) -> dict[str, int]:
     """Rebuild ``projections`` in ``workers`` processes (default: one per core); returns each
     one's new generation. ``on_progress(n)`` reports events done by the slowest group."""
-    parts = groups(projections, workers or os.cpu_count() or 1)
+    parts = split(projections, workers)
     context = multiprocessing.get_context("spawn")
     messages: Any = context.Queue()
     children = [
