@@ -163,8 +163,8 @@ def register_customers(app: OrderManagement, count: int) -> list[UUID]:
             for n in range(count)]
 
 
-def place(app: OrderManagement, customer: UUID, n: int) -> Any:
-    return app.place_order(order_id=None, customer_id=customer, channel=Channel.WEB,
+def place(app: OrderManagement, customer: UUID, n: int, order_id: UUID | None = None) -> Any:
+    return app.place_order(order_id=order_id, customer_id=customer, channel=Channel.WEB,
                            currency="EUR", lines=two_line_order(n),
                            shipping_address=ADDRESS, shipping_method="standard",
                            envelope=CLIENT)
