@@ -435,12 +435,14 @@ _VERSIONS_SQL = (
     " WHERE originator_id = v.id ORDER BY originator_version DESC LIMIT 1) e"
 )
 
+# The version is worked out once (MATERIALIZED): as a plain subquery PostgreSQL inlines it
+# into both places that use it and walks the aggregate's events after the moment twice.
 _VERSION_AND_SNAPSHOT_SQL = (
-    f"SELECT v.version, (SELECT max(s.originator_version) FROM {SNAPSHOTS_TABLE} s"
-    " WHERE s.originator_id = %(id)s AND s.originator_version <= v.version)"
-    " FROM (SELECT CASE WHEN %(t)s::timestamptz IS NULL THEN %(v)s::bigint ELSE"
-    f" (SELECT max(originator_version) FROM {EVENTS_TABLE} WHERE originator_id = %(id)s"
-    " AND recorded_at <= %(t)s) END AS version) v"
+    "WITH v AS MATERIALIZED (SELECT CASE WHEN %(t)s::timestamptz IS NULL THEN %(v)s::bigint"
+    f" ELSE (SELECT max(originator_version) FROM {EVENTS_TABLE} WHERE originator_id = %(id)s"
+    " AND recorded_at <= %(t)s) END AS version)"
+    f" SELECT v.version, (SELECT max(s.originator_version) FROM {SNAPSHOTS_TABLE} s"
+    " WHERE s.originator_id = %(id)s AND s.originator_version <= v.version) FROM v"
 )
 
 
