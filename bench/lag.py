@@ -9,14 +9,15 @@ commands are issued at a paced, steady rate (500/s by default: command k is due 
 worker) for about ten seconds. An observer in a process of its own asks the live
 ``order_status`` table every 2 ms which of the orders due by then it has not seen yet are
 there; an order's lag is the time from its command returning to the end of the first poll
-that found it (an upper bound, at most one poll too late). Both times are read from the
-system-wide monotonic clock. The observer is not a thread beside the 16 issuing commands:
-there it waited for the GIL (its 2 ms sleeps overran by 7 ms at p99 and 27 ms at worst, and
-its queries took 19 ms at p99), which added the observer's own delays to the figure. It
-knows every order's id and due time from the start (the ids are drawn before the run), so
-nothing needs to reach it while the commands run. Commands of the first second are a
-warm-up and not counted. When the application cannot keep the rate on this machine, the
-rate it achieved is reported beside the figure.
+that found it (at most one poll late; 0 for an order found before the thread that placed it
+had stamped its return). Both times are read from the system-wide monotonic clock. The
+observer is not a thread beside the 16 issuing commands: there it waited for the GIL (its
+2 ms sleeps overran by 7 ms at p99 and 27 ms at worst, and its queries took 19 ms at p99),
+which added the observer's own delays to the figure. It knows every order's id and due time
+from the start (the ids are drawn before the run), so nothing needs to reach it while the
+commands run. Commands of the first second are a warm-up and not counted. When the
+application cannot keep the rate on this machine, the rate it achieved is reported beside
+the figure.
 """
 
 from __future__ import annotations
@@ -29,13 +30,16 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from uuid import UUID, uuid4
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
 
 from application.log_reader import count_after
+from application.order_management import OrderManagement
 from bench.common import (
     closing_all,
     evident_app,
@@ -98,8 +102,8 @@ def run(database_url: str, sizes: Sizes = FULL) -> tuple[list[Result], list[str]
             status("lag: ordering every SKU pair once (not measured)")
             _prime(app, customers, base, sizes)
             schema = _wait_caught_up(database_url, worker, timeout=600)
-            lags, placed, achieved, unseen = _measure(app, database_url, schema, customers,
-                                                      base, sizes)
+            lags, placed, achieved, unseen, early = _measure(app, database_url, schema,
+                                                             customers, base, sizes)
         finally:
             worker.terminate()
             try:
@@ -115,12 +119,13 @@ def run(database_url: str, sizes: Sizes = FULL) -> tuple[list[Result], list[str]
     note = (f"7: {placed:,} place_order commands paced at {sizes.rate:,.0f}/s for"
             f" {sizes.seconds:g} s by {THREADS} threads, {achieved:,.0f}/s achieved;"
             f" lag p50 {percentile(lags, 50) * 1e3:.1f} ms, max {max(lags) * 1e3:.1f} ms over"
-            f" {len(lags):,} orders after {sizes.warmup:g} s warm-up; worker"
+            f" {len(lags):,} orders after {sizes.warmup:g} s warm-up ({early} seen before"
+            f" their return was stamped, counted as 0); worker"
             f" `oms project order_status`, poll every {POLL * 1e3:g} ms")
     return [result], [note]
 
 
-def _prime(app: object, customers: list[UUID], base: int, sizes: Sizes) -> None:
+def _prime(app: OrderManagement, customers: list[UUID], base: int, sizes: Sizes) -> None:
     """Each thread orders each of its SKU pairs once, as fast as it can, before the paced run.
 
     The paced run cycles through the pairs, so without this its first cycle reads every
@@ -134,8 +139,7 @@ def _prime(app: object, customers: list[UUID], base: int, sizes: Sizes) -> None:
     def order_each(t: int) -> None:
         try:
             for n in range(sizes.pairs_per_thread):
-                place(app, customers[t],  # type: ignore[arg-type]
-                      base + t * sizes.pairs_per_thread + n)
+                place(app, customers[t], base + t * sizes.pairs_per_thread + n)
         except Exception as error:
             errors.append(error)
 
@@ -194,28 +198,31 @@ def _observe(database_url: str, schema: str, ids: list[UUID], rate: float,
 
 
 def _measure(
-    app: object,
+    app: OrderManagement,
     database_url: str,
     schema: str,
     customers: list[UUID],
     base: int,
     sizes: Sizes,
-) -> tuple[list[float], int, float, int]:
+) -> tuple[list[float], int, float, int, int]:
+    """The lags of the measured orders, how many were placed, the rate achieved, how many
+    placed orders were never seen, and how many were seen before their return was stamped."""
     returned: dict[UUID, float] = {}
     placed: list[UUID] = []
     lock = threading.Lock()
     tickets = itertools.count()
     total = int(sizes.rate * (sizes.warmup + sizes.seconds))
-    ids = [uuid4() for _ in range(total)]
+    ids = [app.new_id() for _ in range(total)]  # time-ordered, as the application draws them
     first_error: list[BaseException] = []
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     observer = context.Process(target=_observe, name="lag observer",
                                args=(database_url, schema, ids, sizes.rate, theirs))
     observer.start()
+    theirs.close()  # the observer's end: once it exits, reading ours ends at once
     try:
-        if not ours.poll(60) or ours.recv() != "ready":
-            raise RuntimeError("lag: the observer process did not start")
+        if _receive(ours, observer, 60, "word that it is ready") != "ready":
+            raise RuntimeError("lag: the observer sent something else than 'ready'")
         start = _now() + 0.2
         ours.send(start)
 
@@ -227,7 +234,7 @@ def _measure(
                 if delay > 0:
                     time.sleep(delay)
                 try:
-                    place(app, customers[t],  # type: ignore[arg-type]
+                    place(app, customers[t],
                           base + t * sizes.pairs_per_thread + n % sizes.pairs_per_thread,
                           order_id=ids[k])
                 except Exception as error:
@@ -249,15 +256,31 @@ def _measure(
             thread.join()
         elapsed = _now() - start
         ours.send(placed)
-        if not ours.poll(90):
-            raise RuntimeError("lag: the observer did not report")
-        seen: dict[UUID, float] = ours.recv()
+        seen: dict[UUID, float] = _receive(ours, observer, 90, "report")
     finally:
+        ours.close()
         observer.join(timeout=15)
         if observer.is_alive():
             observer.kill()
             observer.join()
     if first_error:
         raise RuntimeError(f"lag: a command failed: {first_error[0]!r}")
-    lags = [seen[o] - returned[o] for o in returned if o in seen]
-    return lags, total, total / elapsed, len(returned) - len(seen.keys() & returned.keys())
+    # An order the observer found before its command's return was stamped (the thread had
+    # not got the GIL back yet) was visible when the command returned: its lag is 0.
+    lags = [max(seen[o] - returned[o], 0.0) for o in returned if o in seen]
+    early = sum(1 for o in returned if o in seen and seen[o] < returned[o])
+    return lags, total, total / elapsed, len(returned) - len(seen.keys() & returned.keys()), early
+
+
+def _receive(channel: Connection, observer: BaseProcess, timeout: float, what: str) -> Any:
+    """The observer's next message, or a clear error as soon as it exits without sending it."""
+    ready = wait([channel, observer.sentinel], timeout)
+    if channel in ready:
+        try:
+            return channel.recv()
+        except EOFError:
+            pass
+    observer.join(timeout=5)
+    if observer.exitcode is not None:
+        raise RuntimeError(f"lag: the observer exited with {observer.exitcode} before its {what}")
+    raise RuntimeError(f"lag: no {what} from the observer within {timeout:g} s")
