@@ -32,7 +32,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 def require_email(email: str) -> str:
     if not isinstance(email, str) or len(email) > 254 or not _EMAIL.fullmatch(email):
-        raise InvalidEmailError(f"email must look like name@example.com, got {email!r}")
+        raise InvalidEmailError(f"email must look like name@example.com, got {email!r}",
+                                field="email")
     return email
 
 

@@ -15,13 +15,18 @@ ErrorKind = Literal["not_found", "conflict", "invalid"]
 
 
 class DomainError(Exception):
-    """A command broke a rule of the domain; nothing was recorded."""
+    """A command broke a rule of the domain; nothing was recorded.
+
+    ``field``: the command's input at fault, where one is (``email``), so that an interface
+    can name it beside the message.
+    """
 
     kind: ClassVar[ErrorKind] = "conflict"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 # --- input that no aggregate could accept -------------------------------------------------

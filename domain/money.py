@@ -61,22 +61,24 @@ def format_money(amount: Decimal, currency: str) -> str:
 
 
 def validate_amount(
-    amount: Decimal, currency: str, *, what: str = "amount", allow_zero: bool = False
+    amount: Decimal, currency: str, *, what: str = "amount", allow_zero: bool = False,
+    field: str | None = None,
 ) -> Decimal:
     """Check an input amount: a finite Decimal, positive, within the currency's precision.
 
     Returns it quantized to the currency's minor unit so that "50" and "50.00" are recorded
-    the same way.
+    the same way. ``field``: the input the amount came in, named by the errors.
     """
     if isinstance(amount, bool) or not isinstance(amount, Decimal) or not amount.is_finite():
-        raise InvalidAmountError(f"{what} must be a finite Decimal, got {amount!r}")
+        raise InvalidAmountError(f"{what} must be a finite Decimal, got {amount!r}", field=field)
     if amount < 0 or (amount == 0 and not allow_zero):
         bound = "zero or more" if allow_zero else "more than zero"
-        raise InvalidAmountError(f"{what} must be {bound}, got {amount} {currency}")
+        raise InvalidAmountError(f"{what} must be {bound}, got {amount} {currency}", field=field)
     places = minor_units(currency)
     exponent = amount.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > places:
         raise InvalidAmountError(
-            f"{what} {amount} has more than the {places} decimal places {currency} allows"
+            f"{what} {amount} has more than the {places} decimal places {currency} allows",
+            field=field,
         )
     return amount.quantize(quantum(currency))

@@ -251,16 +251,18 @@ class Order(Aggregate):
             )
         placed: list[PlacedLine] = []
         for number, (line, planned) in enumerate(zip(lines, allocation.lines, strict=True), 1):
-            require_sku(line.sku)
-            require_quantity(line.quantity, f"quantity of line {number}")
+            field = f"lines.{number - 1}."  # the command's input, as interfaces name it
+            require_sku(line.sku, field=field + "sku")
+            require_quantity(line.quantity, f"quantity of line {number}", field=field + "quantity")
             price = validate_amount(
-                line.unit_price, currency, what=f"unit price of line {number}", allow_zero=True
+                line.unit_price, currency, what=f"unit price of line {number}", allow_zero=True,
+                field=field + "unit_price",
             )
             rate = line.tax_rate
             if not isinstance(rate, Decimal) or not rate.is_finite() or not 0 <= rate < 1:
                 raise InvalidTaxRateError(
                     f"tax rate of line {number} must be a Decimal from 0 up to (not including) 1,"
-                    f" got {rate!r}"
+                    f" got {rate!r}", field=field + "tax_rate",
                 )
             for reserved_at in planned.allocations:
                 require_location_id(reserved_at.location_id)

@@ -147,16 +147,18 @@ def require_text(value: str, what: str) -> str:
     return value
 
 
-def require_quantity(quantity: int, what: str = "quantity") -> int:
-    """Quantities are whole units, more than zero."""
+def require_quantity(quantity: int, what: str = "quantity", *, field: str | None = None) -> int:
+    """Quantities are whole units, more than zero. ``field``: the input it came in (errors)."""
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
-        raise InvalidQuantityError(f"{what} must be a whole number more than 0, got {quantity!r}")
+        raise InvalidQuantityError(
+            f"{what} must be a whole number more than 0, got {quantity!r}", field=field)
     return quantity
 
 
-def require_sku(sku: str) -> str:
+def require_sku(sku: str, *, field: str | None = None) -> str:
     if not isinstance(sku, str) or not _SKU.fullmatch(sku):
         raise InvalidIdentifierError(
-            f"sku must be 1 to 128 characters without surrounding spaces, got {sku!r}"
+            f"sku must be 1 to 128 characters without surrounding spaces, got {sku!r}",
+            field=field,
         )
     return sku

@@ -112,7 +112,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         status = STATUS_BY_KIND[exc.kind]
-        errors = [{"field": "body", "message": exc.message}] if status == 422 else None
+        errors = [{"field": exc.field or "body", "message": exc.message}] if status == 422 else None
         return problem(status, exc.message, type_=f"/problems/{type(exc).__name__}",
                        errors=errors)
 

@@ -133,3 +133,9 @@ def test_erasure_forgets_personal_data_and_refuses_new_personal_data(http: TestC
     problem(http.post(f"/v1/customers/{customer}/notes", json={"text": "x"}), 409)
     problem(http.post(f"/v1/customers/{customer}/addresses", json=HOME), 409)
     problem(http.post(f"/v1/customers/{UNKNOWN}/erasure", json={"reason": "x"}), 404)
+
+
+def test_a_malformed_email_is_refused_naming_the_email_field(http: TestClient) -> None:
+    body = problem(http.post("/v1/customers", json={"name": "Jo Doe", "email": "nope"}), 422,
+                   "email")
+    assert "name@example.com" in body["detail"]

@@ -1,0 +1,31 @@
+"""Placing an order with bad line input (API.md § Orders): a 422 that names the line's field
+and the rule, and nothing recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.http.conftest import ADDRESS, problem, register_customer
+
+GOOD = {"sku": "JEANS", "quantity": 1, "unit_price": "50.00"}
+
+
+@pytest.mark.parametrize(("lines", "field", "rule"), [
+    ([{**GOOD, "unit_price": "-1.00"}], "lines.0.unit_price", "zero or more"),
+    ([GOOD, {**GOOD, "unit_price": "1.005"}], "lines.1.unit_price", "decimal places"),
+    ([GOOD, {**GOOD, "sku": " JEANS"}], "lines.1.sku", "surrounding spaces"),
+])
+def test_a_bad_line_is_refused_naming_its_field_and_nothing_is_recorded(
+    http: TestClient, lines: list[dict[str, Any]], field: str, rule: str
+) -> None:
+    order_id = str(uuid4())
+    body = problem(http.post("/v1/orders", json={
+        "id": order_id, "customer_id": register_customer(http), "channel": "web",
+        "currency": "EUR", "lines": lines, "shipping_address": ADDRESS,
+    }), 422, field)
+    assert rule in body["detail"]
+    problem(http.get(f"/v1/orders/{order_id}", params={"version": 1}), 404)
