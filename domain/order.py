@@ -672,7 +672,8 @@ class Order(Aggregate):
     # --- payments ---------------------------------------------------------------------------
 
     def _money(self, amount: Decimal, what: str) -> Decimal:
-        return validate_amount(amount, self.currency, what=what)
+        # Every payment command takes its amount as ``amount``.
+        return validate_amount(amount, self.currency, what=what, field="amount")
 
     def authorize(self, *, amount: Decimal, provider: str, reference: str, at: datetime) -> None:
         """Record that a payment provider authorized ``amount`` (never card data)."""

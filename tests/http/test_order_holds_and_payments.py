@@ -127,7 +127,7 @@ def test_payments_are_authorized_captured_voided_and_refunded_within_limits(
         "amount": "100.00", "provider": "stripe", "reference": "pi_1"}))
     for bad in ("abc", "1.5e3", "-5.00", "0", "0.00", 10):
         problem(http.post(f"{url}/captures", json={"amount": bad}), 422, "amount")
-    problem(http.post(f"{url}/captures", json={"amount": "10.001"}), 422)  # cents only
+    problem(http.post(f"{url}/captures", json={"amount": "10.001"}), 422, "amount")  # cents only
     problem(http.post(f"{url}/captures", json={"amount": "100.01"}), 409)
     problem(http.post(f"{url}/captures", json={"amount": "60.00"},
                       headers=if_match(authorized["version"] - 1)), 412)
