@@ -23,6 +23,7 @@ from domain.errors import (
     CustomerErasedError,
     DuplicateCustomerNoteError,
     InvalidEmailError,
+    InvalidPhoneError,
 )
 from domain.values import Address, ConsentChannel, require_aware, require_text
 
@@ -35,6 +36,29 @@ def require_email(email: str) -> str:
         raise InvalidEmailError(f"email must look like name@example.com, got {email!r}",
                                 field="email")
     return email
+
+
+# Also loose: numbers are written in many national styles, so any grouping with spaces,
+# dashes, dots, slashes or brackets passes, with an optional leading + and an extension.
+# What it stops is what no one can dial: words, or a digit count E.164 does not allow.
+_PHONE = re.compile(r"\+?[0-9 ().\-/]+(?:\s*(?:x|ext\.?)\s*[0-9]{1,6})?", re.IGNORECASE)
+_PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?)\s*[0-9]{1,6}$", re.IGNORECASE)
+PHONE_DIGITS = (3, 15)
+
+
+def require_phone(phone: str) -> str:
+    """A dialable number: 3 to 15 digits (E.164's most), in any common written form."""
+    if not isinstance(phone, str) or len(phone) > 40 or not _PHONE.fullmatch(phone.strip()):
+        raise InvalidPhoneError(
+            f"phone must be digits with an optional leading +, spaces, dashes, dots or"
+            f" brackets and an optional extension (x123), got {phone!r}", field="phone")
+    digits = sum(c.isdigit() for c in _PHONE_EXTENSION.sub("", phone.strip()))
+    low, high = PHONE_DIGITS
+    if not low <= digits <= high:
+        raise InvalidPhoneError(
+            f"phone must have {low} to {high} digits (not counting an extension),"
+            f" got {digits} in {phone!r}", field="phone")
+    return phone
 
 
 @dataclass(frozen=True)
@@ -94,7 +118,7 @@ class Customer(Aggregate):
         require_text(name, "customer name")
         require_email(email)
         if phone is not None:
-            require_text(phone, "phone")
+            require_phone(phone)
         require_aware(registered_at, "registered_at")
         return cls(
             id=customer_id,

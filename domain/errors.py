@@ -249,6 +249,12 @@ class InvalidEmailError(CustomerError):
     kind = "invalid"
 
 
+class InvalidPhoneError(CustomerError):
+    """A phone number that no one could dial: letters, too few or too many digits."""
+
+    kind = "invalid"
+
+
 class CustomerErasedError(CustomerError):
     """The customer's personal data was erased; nothing personal may be recorded again."""
 

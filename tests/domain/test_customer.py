@@ -14,6 +14,7 @@ from domain.errors import (
     CustomerErasedError,
     DuplicateCustomerNoteError,
     InvalidEmailError,
+    InvalidPhoneError,
 )
 from domain.values import ConsentChannel
 from tests.domain.scenario import (
@@ -31,9 +32,9 @@ from tests.domain.scenario import (
 CID = uid("customer")
 
 
-def register(email: str = "ada@example.com") -> Customer:
+def register(email: str = "ada@example.com", phone: str | None = None) -> Customer:
     return Customer.register(
-        customer_id=CID, name="Ada", email=email, phone=None, address=ADDRESS, registered_at=T0
+        customer_id=CID, name="Ada", email=email, phone=phone, address=ADDRESS, registered_at=T0
     )
 
 
@@ -57,6 +58,28 @@ def test_registering_a_customer() -> None:
 def test_cannot_register_with_a_malformed_email(email: str) -> None:
     with pytest.raises(InvalidEmailError):
         register(email)
+
+
+@pytest.mark.parametrize(
+    "phone", ["+49 30 1234567", "030/123456", "+1 (555) 010-9999 x12", "+44 20.7946.0000",
+              "+33 1 23 45 67 89 ext. 4"],
+)
+def test_phones_in_any_common_written_form_are_kept_as_written(phone: str) -> None:
+    (event,) = register(phone=phone).collect_events()
+    assert isinstance(event, Customer.Registered)
+    assert event.phone == phone
+
+
+@pytest.mark.parametrize(
+    ("phone", "rule"),
+    [("abc", "digits"), ("call me", "digits"), ("+49 30 12a", "digits"), ("++49 30 1", "digits"),
+     ("", "digits"), ("  ", "digits"), ("12", "3 to 15 digits"),
+     ("+49 1234 5678 9012 34", "3 to 15 digits")],
+)
+def test_cannot_register_with_a_phone_no_one_could_dial(phone: str, rule: str) -> None:
+    with pytest.raises(InvalidPhoneError, match=rule) as refused:
+        register(phone=phone)
+    assert refused.value.field == "phone"
 
 
 def test_adding_an_address() -> None:

@@ -112,7 +112,7 @@ def rich_history() -> list[Aggregate]:
         customer_id=uid("c"),
         name="N",
         email="n@x.io",
-        phone="+49",
+        phone="+49 30 1234",
         address=ADDRESS,
         registered_at=T0,
     )

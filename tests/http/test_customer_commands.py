@@ -139,3 +139,9 @@ def test_a_malformed_email_is_refused_naming_the_email_field(http: TestClient) -
     body = problem(http.post("/v1/customers", json={"name": "Jo Doe", "email": "nope"}), 422,
                    "email")
     assert "name@example.com" in body["detail"]
+
+
+def test_a_phone_with_letters_is_refused_naming_the_phone_field(http: TestClient) -> None:
+    body = problem(http.post("/v1/customers", json={"name": "Jo Doe", "email": "jo@example.com",
+                                                    "phone": "call me"}), 422, "phone")
+    assert "digits" in body["detail"]
