@@ -29,18 +29,39 @@ _MINOR_UNITS: dict[str, int] = {
 ZERO = Decimal(0)
 
 
-def validate_currency(currency: str) -> str:
-    """Return ``currency`` when it is a three-letter uppercase ISO 4217 code."""
+# Codes ISO 4217 reserves for things no order is priced in: precious metals, bond-market
+# units, special drawing rights, the test code and "no currency". (XAF, XOF, XPF, XCD and XCG
+# begin with X too, and are real currencies.)
+NOT_PAYABLE: frozenset[str] = frozenset({
+    "XAG", "XAU", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA", "XTS", "XXX",
+})  # fmt: skip
+
+
+def _require_shape(currency: str) -> str:
     if not isinstance(currency, str) or not _CURRENCY_SHAPE.fullmatch(currency):
         raise InvalidCurrencyError(
-            f"currency must be a three-letter uppercase ISO 4217 code, got {currency!r}"
-        )
+            f"currency must be a three-letter uppercase ISO 4217 code, got {currency!r}",
+            field="currency")
+    return currency
+
+
+def validate_currency(currency: str) -> str:
+    """Return ``currency`` when it is a three-letter uppercase ISO 4217 code that prices
+    goods (not a metal, a bond unit, the test code or "no currency")."""
+    if _require_shape(currency) in NOT_PAYABLE:
+        raise InvalidCurrencyError(
+            f"currency {currency} is an ISO 4217 code for no currency of payment (metals,"
+            f" bond units, SDR, testing, none); price orders in a currency such as EUR",
+            field="currency")
     return currency
 
 
 def minor_units(currency: str) -> int:
-    """How many decimal places amounts in ``currency`` may have (JPY 0, EUR 2, KWD 3)."""
-    return _MINOR_UNITS.get(validate_currency(currency), 2)
+    """How many decimal places amounts in ``currency`` may have (JPY 0, EUR 2, KWD 3).
+
+    Only the shape is checked: what was recorded must stay readable even if the list of
+    payable currencies changes."""
+    return _MINOR_UNITS.get(_require_shape(currency), 2)
 
 
 @cache

@@ -26,8 +26,22 @@ def test_each_currency_has_its_minor_units(currency: str, places: int) -> None:
 
 @pytest.mark.parametrize("currency", ["eur", "EURO", "E1R", "", "€"])
 def test_a_currency_must_be_three_uppercase_letters(currency: str) -> None:
-    with pytest.raises(InvalidCurrencyError):
+    with pytest.raises(InvalidCurrencyError, match="three-letter") as refused:
         validate_currency(currency)
+    assert refused.value.field == "currency"
+
+
+@pytest.mark.parametrize("currency", ["XXX", "XTS", "XAU", "XDR"])
+def test_codes_for_no_currency_of_payment_are_refused(currency: str) -> None:
+    with pytest.raises(InvalidCurrencyError, match="no currency of payment") as refused:
+        validate_currency(currency)
+    assert refused.value.field == "currency"
+    assert minor_units(currency) == 2  # what was recorded before stays readable
+
+
+@pytest.mark.parametrize("currency", ["XAF", "XOF", "XPF", "XCD", "CHF"])
+def test_currencies_whose_code_begins_with_x_are_currencies(currency: str) -> None:
+    assert validate_currency(currency) == currency
 
 
 def test_money_rounds_half_up_to_the_minor_unit() -> None:

@@ -29,3 +29,15 @@ def test_a_bad_line_is_refused_naming_its_field_and_nothing_is_recorded(
     }), 422, field)
     assert rule in body["detail"]
     problem(http.get(f"/v1/orders/{order_id}", params={"version": 1}), 404)
+
+
+def test_an_order_in_no_currency_of_payment_is_refused_naming_the_currency(
+    http: TestClient,
+) -> None:
+    order_id = str(uuid4())
+    body = problem(http.post("/v1/orders", json={
+        "id": order_id, "customer_id": register_customer(http), "channel": "web",
+        "currency": "XXX", "lines": [GOOD], "shipping_address": ADDRESS,
+    }), 422, "currency")
+    assert "no currency of payment" in body["detail"]
+    problem(http.get(f"/v1/orders/{order_id}", params={"version": 1}), 404)
