@@ -25,12 +25,13 @@ from domain.values import LocationKind, require_aware, require_text
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
 
-def require_location_id(location_id: str) -> str:
-    """Location ids are client-chosen slugs such as ``berlin-dc``."""
+def require_location_id(location_id: str, *, field: str = "location_id") -> str:
+    """Location ids are client-chosen slugs such as ``berlin-dc``. ``field``: the input it
+    came in (errors)."""
     if not isinstance(location_id, str) or not _SLUG.fullmatch(location_id):
         raise InvalidIdentifierError(
             "location id must be a slug of lowercase letters, digits and inner hyphens"
-            f" (at most 64 characters), got {location_id!r}"
+            f" (at most 64 characters), got {location_id!r}", field=field
         )
     return location_id
 
@@ -80,8 +81,8 @@ class LocationNetwork(Aggregate):
     def add_location(
         self, *, location_id: str, name: str, kind: LocationKind, priority: int, at: datetime
     ) -> None:
-        require_location_id(location_id)
-        require_text(name, "location name")
+        require_location_id(location_id, field="id")
+        require_text(name, "location name", field="name")
         location_kind = LocationKind(kind)
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise InvalidPriorityError(f"priority must be a whole number, got {priority!r}")

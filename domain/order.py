@@ -242,7 +242,7 @@ class Order(Aggregate):
         require_aware(placed_at, "placed_at")
         _require_address(shipping_address)
         if shipping_method is not None:
-            require_text(shipping_method, "shipping method")
+            require_text(shipping_method, "shipping method", field="shipping_method")
         if not lines:
             raise EmptyOrderError("an order needs at least one line")
         if len(allocation.lines) != len(lines):
@@ -493,7 +493,8 @@ class Order(Aggregate):
                 )
         else:
             if not lines:
-                raise NoLinesGivenError("name at least one line to cancel, or none for all")
+                raise NoLinesGivenError("name at least one line to cancel, or none for all",
+                                        field="lines")
             _unique_line_ids(lines, "cancellation")
             wanted = list(lines)
         planned: list[CancelledLine] = []
@@ -769,7 +770,7 @@ class Order(Aggregate):
         if str(shipment_id) in self.shipments:
             raise DuplicateShipmentError(f"order {self.id} already has a shipment {shipment_id}")
         if not lines:
-            raise NoLinesGivenError("a shipment needs at least one line")
+            raise NoLinesGivenError("a shipment needs at least one line", field="lines")
         _unique_line_ids(lines, "shipment")
         for want in lines:
             line = self.line(want.line_id)
@@ -896,7 +897,7 @@ class Order(Aggregate):
         if str(return_id) in self.returns:
             raise DuplicateReturnError(f"order {self.id} already has a return {return_id}")
         if not lines:
-            raise NoLinesGivenError("a return needs at least one line")
+            raise NoLinesGivenError("a return needs at least one line", field="lines")
         _unique_line_ids(lines, "return")
         for want in lines:
             require_quantity(want.quantity, f"quantity to return on line {want.line_id}")
@@ -972,7 +973,7 @@ class Order(Aggregate):
                 f"cannot receive goods for return {return_id}: it is {ret.status}, not approved"
             )
         if not lines:
-            raise NoLinesGivenError("a return receipt needs at least one line")
+            raise NoLinesGivenError("a return receipt needs at least one line", field="lines")
         received: dict[str, int] = {}
         seen: set[tuple[str, ReturnCondition]] = set()
         for got in lines:

@@ -140,10 +140,11 @@ def require_optional_aware(moment: datetime | None, what: str) -> datetime | Non
     return None if moment is None else require_aware(moment, what)
 
 
-def require_text(value: str, what: str) -> str:
-    """Reject empty or whitespace-only text where a person must say something."""
+def require_text(value: str, what: str, *, field: str | None = None) -> str:
+    """Reject empty or whitespace-only text where a person must say something. ``field``:
+    the input it came in (errors)."""
     if not isinstance(value, str) or not value.strip():
-        raise BlankTextError(f"{what} must not be empty")
+        raise BlankTextError(f"{what} must not be empty", field=field)
     return value
 
 

@@ -54,10 +54,17 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _blank_as_absent(value: str | None) -> str | None:
+    """An address form's empty second line is no second line, not one of spaces."""
+    if value is None:
+        return None
+    return value.strip() or None
+
+
 class AddressIn(Request):
     name: Text
     line1: Text
-    line2: str | None = None
+    line2: Annotated[str | None, Field(max_length=2000), AfterValidator(_blank_as_absent)] = None
     city: Text
     postal_code: Text
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]

@@ -45,6 +45,16 @@ def test_a_new_label_adds_an_address_and_a_known_label_changes_it(http: TestClie
     problem(http.post("/v1/customers/not-a-uuid/addresses", json=HOME), 422, "customer_id")
 
 
+def test_a_blank_second_address_line_is_no_second_line(http: TestClient) -> None:
+    customer = register_customer(http, address={**ADDRESS, "line2": ""})
+    url = f"/v1/customers/{customer}/addresses"
+    ok(http.post(url, json={**HOME, "label": "work", "line2": "   "}), 201)
+    ok(http.post(url, json={**HOME, "label": "studio", "line2": " 2nd floor "}), 201)
+    profile = ok(http.get(f"/v1/customers/{customer}"))
+    assert {a["label"]: a["line2"] for a in profile["addresses"]} == {
+        "default": None, "work": None, "studio": "2nd floor"}
+
+
 def test_consents_are_granted_and_withdrawn_once_each(http: TestClient) -> None:
     customer = register_customer(http)
     url = f"/v1/customers/{customer}/consents"

@@ -1,5 +1,6 @@
 """Placing an order with bad line input (API.md § Orders): a 422 that names the line's field
-and the rule, and nothing recorded."""
+and the rule, and nothing recorded; so do later order commands whose input the domain
+refuses."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from uuid import uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.http.conftest import ADDRESS, problem, register_customer
+from tests.http.conftest import ADDRESS, ok, problem, register_customer, shop_with_an_order
 
 GOOD = {"sku": "JEANS", "quantity": 1, "unit_price": "50.00"}
 
@@ -41,3 +42,25 @@ def test_an_order_in_no_currency_of_payment_is_refused_naming_the_currency(
     }), 422, "currency")
     assert "no currency of payment" in body["detail"]
     problem(http.get(f"/v1/orders/{order_id}", params={"version": 1}), 404)
+
+
+def test_a_blank_shipping_method_is_refused_naming_its_field(http: TestClient) -> None:
+    body = problem(http.post("/v1/orders", json={
+        "customer_id": register_customer(http), "channel": "web", "currency": "EUR",
+        "lines": [GOOD], "shipping_address": ADDRESS, "shipping_method": "  ",
+    }), 422, "shipping_method")
+    assert "must not be empty" in body["detail"]
+
+
+def test_an_order_command_naming_no_line_or_a_malformed_location_names_that_field(
+    http: TestClient,
+) -> None:
+    order = shop_with_an_order(http)
+    url = f"/v1/orders/{order['id']}"
+    problem(http.post(f"{url}/cancellations", json={"reason": "changed mind", "lines": []}),
+            422, "lines")
+    problem(http.post(f"{url}/shipments", json={
+        "location_id": "Main Warehouse", "lines": [{"line_id": "1", "quantity": 1}],
+        "carrier": "DHL", "tracking_number": "T1"}), 422, "location_id")
+    ok(http.get(url, params={"version": order["version"]}))
+    problem(http.get(url, params={"version": order["version"] + 1}), 404)  # nothing recorded
