@@ -25,7 +25,9 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import (
     IntegrityError,
+    InterfaceError,
     Mapper,
+    OperationalError,
     ProgrammingError,
     StoredEvent,
     Transcoder,
@@ -36,7 +38,7 @@ from eventsourcing.postgres import (
     PostgresDatastore,
     PostgresFactory,
 )
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, retry
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
@@ -219,6 +221,9 @@ class _BinarySelect:
     def _stored(row: tuple[Any, ...]) -> StoredEvent:
         return StoredEvent(*row)
 
+    # As the library's: a pooled connection that the server dropped is replaced and the
+    # read tried again.
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_events(
         self,
         originator_id: UUID | str,
