@@ -38,26 +38,41 @@ def require_email(email: str) -> str:
     return email
 
 
-# Also loose: numbers are written in many national styles, so any grouping with spaces,
-# dashes, dots, slashes or brackets passes, with an optional leading + and an extension.
-# What it stops is what no one can dial: words, or a digit count E.164 does not allow.
-_PHONE = re.compile(r"\+?[0-9 ().\-/]+(?:\s*(?:x|ext\.?)\s*[0-9]{1,6})?", re.IGNORECASE)
-_PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?)\s*[0-9]{1,6}$", re.IGNORECASE)
+# Also loose: numbers are written in many national styles, so any grouping with spaces
+# (no-break ones too, as pasted), dashes, dots, slashes or brackets passes, with an optional
+# leading + and an extension. What it stops is what no one can dial: words, or a digit
+# count E.164 does not allow. The international prefix 00 and a bracketed trunk 0, as in
+# "+49 (0)30", are not part of the number, so they are not counted.
+_PHONE = re.compile(
+    r"(?P<number>\+?[0-9 \u00a0().\-/]+?)"
+    r"(?:[ \u00a0]*,?[ \u00a0]*(?:x|ext\.?|extension|#)[ \u00a0]*[0-9]{1,6})?",
+    re.IGNORECASE,
+)
+_NOT_COUNTED = re.compile(r"^00|\(0\)")
 PHONE_DIGITS = (3, 15)
+PHONE_LENGTH = 40
 
 
 def require_phone(phone: str) -> str:
-    """A dialable number: 3 to 15 digits (E.164's most), in any common written form."""
-    if not isinstance(phone, str) or len(phone) > 40 or not _PHONE.fullmatch(phone.strip()):
+    """A dialable number: 3 to 15 digits (E.164's most), in any common written form; returns
+    it without surrounding spaces."""
+    if not isinstance(phone, str):
+        raise InvalidPhoneError(f"phone must be text, got {phone!r}", field="phone")
+    phone = phone.strip()
+    if len(phone) > PHONE_LENGTH:
         raise InvalidPhoneError(
-            f"phone must be digits with an optional leading +, spaces, dashes, dots or"
-            f" brackets and an optional extension (x123), got {phone!r}", field="phone")
-    digits = sum(c.isdigit() for c in _PHONE_EXTENSION.sub("", phone.strip()))
+            f"phone must be at most {PHONE_LENGTH} characters, got {len(phone)}", field="phone")
+    written = _PHONE.fullmatch(phone)
+    if written is None:
+        raise InvalidPhoneError(
+            f"phone must be digits with an optional leading +, spaces, dashes, dots, slashes"
+            f" or brackets and an optional extension (x123), got {phone!r}", field="phone")
+    digits = sum(c.isdigit() for c in _NOT_COUNTED.sub("", written["number"]))
     low, high = PHONE_DIGITS
     if not low <= digits <= high:
         raise InvalidPhoneError(
-            f"phone must have {low} to {high} digits (not counting an extension),"
-            f" got {digits} in {phone!r}", field="phone")
+            f"phone must have {low} to {high} digits (not counting an extension, a leading 00"
+            f" or a bracketed 0), got {digits} in {phone!r}", field="phone")
     return phone
 
 
@@ -118,7 +133,7 @@ class Customer(Aggregate):
         require_text(name, "customer name")
         require_email(email)
         if phone is not None:
-            require_phone(phone)
+            phone = require_phone(phone)
         require_aware(registered_at, "registered_at")
         return cls(
             id=customer_id,

@@ -47,7 +47,8 @@ class InvalidAmountError(ValidationError):
 
 
 class InvalidCurrencyError(ValidationError):
-    """A currency is not an ISO 4217 three-letter uppercase code."""
+    """A currency is not an ISO 4217 three-letter uppercase code, or is one of the codes
+    that price nothing (metals, bond units, testing, "no currency")."""
 
 
 class InvalidAddressError(ValidationError):

@@ -83,7 +83,7 @@ class InventoryItem(Aggregate):
     @classmethod
     def create(cls, *, sku: str, location_id: str, at: datetime) -> InventoryItem:
         require_sku(sku)
-        require_location_id(location_id)
+        require_location_id(location_id, field="location_id")
         require_aware(at, "at")
         return cls(
             id=inventory_item_id(sku, location_id), sku=sku, location_id=location_id, timestamp=at

@@ -25,7 +25,7 @@ from domain.values import LocationKind, require_aware, require_text
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
 
-def require_location_id(location_id: str, *, field: str = "location_id") -> str:
+def require_location_id(location_id: str, *, field: str | None = None) -> str:
     """Location ids are client-chosen slugs such as ``berlin-dc``. ``field``: the input it
     came in (errors)."""
     if not isinstance(location_id, str) or not _SLUG.fullmatch(location_id):

@@ -30,10 +30,11 @@ ZERO = Decimal(0)
 
 
 # Codes ISO 4217 reserves for things no order is priced in: precious metals, bond-market
-# units, special drawing rights, the test code and "no currency". (XAF, XOF, XPF, XCD and XCG
-# begin with X too, and are real currencies.)
+# units, units of account (SDR, the Arab Accounting Dinar), the test code and "no currency".
+# (XAF, XOF, XPF, XCD and XCG begin with X too, and are real currencies.)
 NOT_PAYABLE: frozenset[str] = frozenset({
-    "XAG", "XAU", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA", "XTS", "XXX",
+    "XAG", "XAU", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA", "XAD",
+    "XTS", "XXX",
 })  # fmt: skip
 
 

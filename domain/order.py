@@ -588,7 +588,7 @@ class Order(Aggregate):
         Returns the reservation the application must make on the inventory item in the same
         transaction (which fails the whole command if the stock is not available after all).
         """
-        require_location_id(location_id)
+        require_location_id(location_id, field="location_id")
         require_aware(at, "at")
         line = self.line(line_id)
         require_quantity(quantity, f"quantity to allocate on line {line_id}")
@@ -763,7 +763,7 @@ class Order(Aggregate):
         shipped_at: datetime,
     ) -> list[StockConsumption]:
         """Ship reserved units from one location; returns the stock the parcel consumed."""
-        require_location_id(location_id)
+        require_location_id(location_id, field="location_id")
         require_text(carrier, "carrier")
         require_text(tracking_number, "tracking number")
         require_aware(shipped_at, "shipped_at")
@@ -965,7 +965,7 @@ class Order(Aggregate):
         at: datetime,
     ) -> list[Restock]:
         """Goods of an approved return arrived; resellable units go back to stock there."""
-        require_location_id(location_id)
+        require_location_id(location_id, field="location_id")
         require_aware(at, "at")
         ret = self.return_(return_id)
         if ret.status is not ReturnStatus.APPROVED:
