@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -131,6 +132,20 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     def version_conflict(_: Request, exc: IntegrityError) -> JSONResponse:
         return problem(409, "the resource was changed by another request; read it and retry")
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg.InterfaceError)
+    def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The server restarted, failed over or dropped the connection: the pool replaces
+        # the connection, so the client should simply try again (not an internal error).
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return problem(503, "the database is unavailable or dropped the connection; retry"
+                       " shortly (a command that named its own id is safe to repeat; one that"
+                       " did not may have been recorded: read before repeating it)",
+                       headers={"Retry-After": "1"})
 
     @app.exception_handler(RequestValidationError)
     def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,0 +1,28 @@
+"""When the database drops the API's connections (a restart, a failover), a request that
+meets a dead connection answers 503 with Retry-After, not 500, and the next one succeeds on
+the connection the pool made in its place."""
+
+from __future__ import annotations
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from tests.http.conftest import ok, problem
+
+
+def test_a_dropped_database_connection_answers_503_and_the_next_request_succeeds(
+    http: TestClient, database_url: str
+) -> None:
+    ok(http.post("/v1/customers", json={"name": "Jo Doe", "email": "jo@example.com"}), 201)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+    assert row is not None
+    assert row[0] >= 1
+
+    refused = http.post("/v1/customers", json={"name": "Al Doe", "email": "al@example.com"})
+    body = problem(refused, 503)
+    assert refused.headers["Retry-After"] == "1"
+    assert "retry" in body["detail"]
+    ok(http.post("/v1/customers", json={"name": "Al Doe", "email": "al@example.com"}), 201)
