@@ -366,6 +366,10 @@ def catch_up_once(
         log.info("projection %s: cursor moved elsewhere; batch discarded", projection.name)
         return 0
     except Exception as error:
+        if conn.broken or conn.closed:
+            # The database went away, not the event: nothing of the batch was committed,
+            # and whoever runs the projection next (this worker, reconnected) applies it.
+            raise
         _halt(conn, projection, decoder, tracked, batch, error)
         raise ProjectionHaltedError(str(error)) from error
     return len(batch)
@@ -645,6 +649,9 @@ HORIZON_WAIT = 60.0
 # After it last applied events, a worker looks for more every LINGER_POLL seconds for LINGER.
 LINGER = 0.25
 LINGER_POLL = 0.004
+# Waits between attempts to reconnect after the database dropped a worker's connection.
+RECONNECT_FIRST = 0.5
+RECONNECT_MAX = 5.0
 
 
 class HorizonHeldBackError(RuntimeError):
@@ -735,12 +742,39 @@ class Worker:
         self.stopping = threading.Event()
         self._on_progress = on_progress
         self._busy_at = 0.0
+        self._connected = False  # the current connection got as far as being opened
 
     def stop(self) -> None:
         self.stopping.set()
 
     def run(self) -> None:
+        """Run until stopped. A database that cannot be reached at the start is an error;
+        once running, a lost connection (a restart, a failover) is reconnected, waiting
+        longer each time up to ``RECONNECT_MAX`` seconds. The session locks went with the
+        old connection, so the projections are taken anew, each from its recorded cursor:
+        a batch the database dropped was never committed, and nothing is applied twice."""
+        started = False
+        wait = RECONNECT_FIRST
+        while not self.stopping.is_set():
+            try:
+                self._run_connected()
+                return
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                if not started and not self._connected:
+                    raise
+                started = True
+                if self._connected:
+                    wait = RECONNECT_FIRST  # it ran since the last loss: start over
+                self._connected = False
+                first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                log.warning("database connection lost (%s: %s); reconnecting in %.1f s",
+                            type(error).__name__, first_line, wait)
+                self.stopping.wait(wait)
+                wait = min(wait * 2, RECONNECT_MAX)
+
+    def _run_connected(self) -> None:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
+            self._connected = True
             for projection in self.projections:
                 ensure_projection(conn, projection)
             owned = self._acquire(conn)

@@ -28,6 +28,7 @@ from projections.engine import (
     Decoder,
     ProjectedEvent,
     ProjectionHaltedError,
+    Worker,
     _applying,
     catch_up_once,
     ensure_projection,
@@ -225,6 +226,60 @@ def test_two_workers_on_one_projection_exactly_one_applies(database_url: str) ->
             worker.terminate()
         outputs = [w.communicate(timeout=20)[1].decode() for w in (first, second)]
     assert sum("standing by" in out for out in outputs) == 1, outputs
+
+
+def _caught_up(database_url: str, names: int, seconds: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while True:
+            status = {s["name"]: s for s in projection_status(conn)}
+            if len(status) == names and all(s["lag_events"] == 0 for s in status.values()):
+                return status
+            assert time.monotonic() < deadline, f"the worker did not catch up: {status}"
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize("while_", ["waiting", "applying"])
+def test_a_worker_reconnects_when_the_database_drops_its_connection(
+    database_url: str, caplog: pytest.LogCaptureFixture, while_: str
+) -> None:
+    """Dropped while it waits for events, or in the middle of a batch: the batch is not
+    taken for a poisoned event (nothing halts), and every event is applied once."""
+    total = _history(database_url, orders=10)
+    delay = 0.3 if while_ == "applying" else 0.0
+    worker = Worker(database_url, [OrderStatusProjection(), CountingProjection(delay)],
+                    batch_size=5, poll_interval=0.1)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        if while_ == "waiting":
+            _caught_up(database_url, names=2)
+        else:
+            time.sleep(1.0)  # ten batches of 0.3 s each: the drop lands inside one
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+        assert row == (1,)  # the worker's one connection (the history's pool is closed)
+        oms = create_order_management(database_url, Settings(DATABASE_URL=database_url))
+        try:
+            for n in range(5):
+                oms.register_customer(customer_id=None, name=f"Al {n}", email="al@example.com",
+                                      phone=None, address=None, envelope=AGENT)
+        finally:
+            oms.close()
+        status = _caught_up(database_url, names=2, seconds=60)
+        assert all(s["state"] == "live" for s in status.values()), status
+        assert thread.is_alive()
+    finally:
+        worker.stop()
+        thread.join(timeout=20)
+    assert "database connection lost" in caplog.text
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        counted = live_schema(conn, "applied_events")
+        assert counted is not None
+        # Every event once: the primary key refuses a second application.
+        assert len(_rows(conn, counted[0], "applied", "position")) == total + 5
 
 
 class SlowOrderStatus(OrderStatusProjection):
