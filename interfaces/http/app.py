@@ -10,6 +10,7 @@ handling, which needs the whole body to fingerprint.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -80,6 +81,20 @@ def create_app(
         idempotency.open()
         app.state.oms = service
         app.state.read_pool = pool
+
+        async def refresh_pools() -> None:
+            """After a request met a connection the database had dropped: test every idle
+            connection of every pool and replace the dead ones (the pools reconnect in the
+            background), so that a restart costs one failed request, not one per pooled
+            connection."""
+            await commands_pool.check()
+            sync_pools = [pool, idempotency.pool]
+            if isinstance(recorder, EventRecorder):
+                sync_pools.append(recorder.datastore.pool)
+            for each in sync_pools:
+                await asyncio.to_thread(each.check)
+
+        app.state.refresh_pools = refresh_pools
         if tune_gc:
             tune_garbage_collector()
         try:

@@ -137,11 +137,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InterfaceError)
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg.InterfaceError)
-    def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # The server restarted, failed over or dropped the connection: the pool replaces
-        # the connection, so the client should simply try again (not an internal error).
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The server restarted, failed over or dropped the connection: the pools replace
+        # their dead connections, so the client should simply try again (not an internal
+        # error).
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
                     str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        refresh = getattr(request.app.state, "refresh_pools", None)
+        if refresh is not None:
+            try:
+                await refresh()
+            except psycopg.Error as still_down:  # the database is not back yet
+                log.warning("database still unavailable: %s", still_down)
         return problem(503, "the database is unavailable or dropped the connection; retry"
                        " shortly (a command that named its own id is safe to repeat; one that"
                        " did not may have been recorded: read before repeating it)",
