@@ -44,7 +44,7 @@ def require_email(email: str) -> str:
 # count E.164 does not allow. The international prefix 00 and a bracketed trunk 0, as in
 # "+49 (0)30", are not part of the number, so they are not counted.
 _PHONE = re.compile(
-    r"(?P<number>\+?[0-9 \u00a0().\-/]+?)"
+    r"(?P<number>\+?[0-9 \u00a0().\-/]+)"
     r"(?:[ \u00a0]*,?[ \u00a0]*(?:x|ext\.?|extension|#)[ \u00a0]*[0-9]{1,6})?",
     re.IGNORECASE,
 )

@@ -742,7 +742,6 @@ class Worker:
         self.stopping = threading.Event()
         self._on_progress = on_progress
         self._busy_at = 0.0
-        self._connected = False  # the current connection got as far as being opened
 
     def stop(self) -> None:
         self.stopping.set()
@@ -753,54 +752,56 @@ class Worker:
         longer each time up to ``RECONNECT_MAX`` seconds. The session locks went with the
         old connection, so the projections are taken anew, each from its recorded cursor:
         a batch the database dropped was never committed, and nothing is applied twice."""
-        started = False
-        wait = RECONNECT_FIRST
-        while not self.stopping.is_set():
+        conn: psycopg.Connection[Any] | None = psycopg.connect(self.database_url,
+                                                              autocommit=True)
+        while conn is not None:
             try:
-                self._run_connected()
+                with conn:
+                    self._run_on(conn)
                 return
-            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-                if not started and not self._connected:
-                    raise
-                started = True
-                if self._connected:
-                    wait = RECONNECT_FIRST  # it ran since the last loss: start over
-                self._connected = False
-                first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                log.warning("database connection lost (%s: %s); reconnecting in %.1f s",
-                            type(error).__name__, first_line, wait)
-                self.stopping.wait(wait)
-                wait = min(wait * 2, RECONNECT_MAX)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as lost:
+                conn = self._reconnect(lost)
 
-    def _run_connected(self) -> None:
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
-            self._connected = True
-            for projection in self.projections:
-                ensure_projection(conn, projection)
-            owned = self._acquire(conn)
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
-            for projection in owned:
+    def _reconnect(self, lost: psycopg.Error) -> psycopg.Connection[Any] | None:
+        """A new connection once the database answers again, or None if stopped first."""
+        wait = RECONNECT_FIRST
+        while True:
+            log.warning("database connection lost (%s: %s); reconnecting in %.1f s",
+                        type(lost).__name__, (str(lost).strip() or "-").splitlines()[0], wait)
+            if self.stopping.wait(wait):
+                return None
+            try:
+                return psycopg.connect(self.database_url, autocommit=True)
+            except psycopg.OperationalError as error:
+                lost, wait = error, min(wait * 2, RECONNECT_MAX)
+
+    def _run_on(self, conn: psycopg.Connection[Any]) -> None:
+        for projection in self.projections:
+            ensure_projection(conn, projection)
+        owned = self._acquire(conn)
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
+        for projection in owned:
+            resume(conn, projection.name)
+        decoder = Decoder.for_connection(conn)
+        while not self.stopping.is_set():
+            taken_over = self._acquire(conn, exclude=owned)
+            for projection in taken_over:
                 resume(conn, projection.name)
-            decoder = Decoder.for_connection(conn)
-            while not self.stopping.is_set():
-                taken_over = self._acquire(conn, exclude=owned)
-                for projection in taken_over:
-                    resume(conn, projection.name)
-                owned += taken_over
-                busy = False
-                for projection in owned:
-                    try:
-                        applied = catch_up_once(conn, projection, decoder, self.batch_size)
-                    except ProjectionHaltedError:
-                        applied = 0
-                    if applied:
-                        busy = True
-                        if self._on_progress:
-                            self._on_progress(projection.name, applied)
-                if busy:
-                    self._busy_at = time.monotonic()
-                else:
-                    self._wait_for_notification(conn)
+            owned += taken_over
+            busy = False
+            for projection in owned:
+                try:
+                    applied = catch_up_once(conn, projection, decoder, self.batch_size)
+                except ProjectionHaltedError:
+                    applied = 0
+                if applied:
+                    busy = True
+                    if self._on_progress:
+                        self._on_progress(projection.name, applied)
+            if busy:
+                self._busy_at = time.monotonic()
+            else:
+                self._wait_for_notification(conn)
 
     def _acquire(
         self, conn: psycopg.Connection[Any], exclude: Sequence[Projection] = ()

@@ -5,20 +5,12 @@ pool replaces the dead ones), for events and snapshots alike."""
 
 from __future__ import annotations
 
-import psycopg
 from eventsourcing.persistence import StoredEvent
 
 from application.bootstrap import create_order_management
 from application.envelope import Envelope
 from application.settings import Settings
-
-
-def _drop_other_connections(database_url: str) -> int:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
-    return int(row[0]) if row else 0
+from tests.dropped_connections import drop_other_connections
 
 
 def test_event_and_snapshot_reads_retry_on_connections_the_server_dropped(
@@ -34,9 +26,9 @@ def test_event_and_snapshot_reads_retry_on_connections_the_server_dropped(
         snapshots = oms.snapshots.recorder  # type: ignore[union-attr]
         snapshots.insert_events([StoredEvent(customer, 1, "domain.customer:Customer", b"{}")])
 
-        assert _drop_other_connections(database_url) >= 1
+        assert drop_other_connections(database_url) >= 1
         assert [e.originator_version for e in events.select_events(customer)] == [1]
-        assert _drop_other_connections(database_url) >= 1
+        assert drop_other_connections(database_url) >= 1
         assert [s.state for s in snapshots.select_events(customer, lte=1, desc=True,
                                                          limit=1)] == [b"{}"]
     finally:
