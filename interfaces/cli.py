@@ -11,7 +11,6 @@ import logging
 import os
 import secrets
 import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -31,6 +30,7 @@ from application.personal_data import KeyStore, PersonalDataMapper
 from application.settings import Settings
 from interfaces import logs
 from interfaces.progress import progress
+from interfaces.supervisor import Supervisor
 from projections import registry
 from projections.engine import (
     AlreadyRebuildingError,
@@ -227,20 +227,16 @@ def cmd_run(settings: Settings, host: str | None, port: int | None) -> None:
     host, port = host or settings.host, port or settings.port
     with open_database(settings) as url:
         env = {**os.environ, "DATABASE_URL": url}
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "interfaces.cli", "project"], env=env
-        )
+        worker = Supervisor("projection worker",
+                            [sys.executable, "-m", "interfaces.cli", "project"], env)
+        worker.start()
         print(f"Evident is running: API http://{host}:{port}  docs http://{host}:{port}/docs"
               f"  care console http://{host}:{port}/console  (Ctrl-C stops everything;"
               " `oms demo` in another terminal fills it with demo data)", file=sys.stderr)
         try:
             _serve(settings, url, host, port)
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            worker.stop(timeout=15)
 
 
 def cmd_projections_status(settings: Settings) -> None:
