@@ -39,16 +39,18 @@ def require_email(email: str) -> str:
 
 
 # Also loose: numbers are written in many national styles, so any grouping with spaces
-# (no-break ones too, as pasted), dashes, dots, slashes or brackets passes, with an optional
-# leading + and an extension. What it stops is what no one can dial: words, or a digit
-# count E.164 does not allow. The international prefix 00 and a bracketed trunk 0, as in
-# "+49 (0)30", are not part of the number, so they are not counted.
+# (no-break ones too, as pasted), dashes, dots, slashes or brackets (in pairs, round digits)
+# passes, with an optional leading + and an extension. What it stops is what no one can
+# dial: words, stray brackets, or a digit count E.164 does not allow. The international
+# prefix 00 and a bracketed trunk 0, as in "+49 (0)30", are not part of the number, so they
+# are not counted.
 _PHONE = re.compile(
     r"(?P<number>\+?[0-9 \u00a0().\-/]+)"
     r"(?:[ \u00a0]*,?[ \u00a0]*(?:x|ext\.?|extension|#)[ \u00a0]*[0-9]{1,6})?",
     re.IGNORECASE,
 )
 _NOT_COUNTED = re.compile(r"^00|\(0\)")
+_BRACKETED = re.compile(r"\([0-9 \u00a0]+\)")  # an area code or trunk 0: (030), (0)
 PHONE_DIGITS = (3, 15)
 PHONE_LENGTH = 40
 
@@ -67,7 +69,13 @@ def require_phone(phone: str) -> str:
         raise InvalidPhoneError(
             f"phone must be digits with an optional leading +, spaces, dashes, dots, slashes"
             f" or brackets and an optional extension (x123), got {phone!r}", field="phone")
-    digits = sum(c.isdigit() for c in _NOT_COUNTED.sub("", written["number"]))
+    number = written["number"]
+    unbracketed = _BRACKETED.sub("", number)
+    if "(" in unbracketed or ")" in unbracketed:
+        raise InvalidPhoneError(
+            f"phone must close each bracket it opens, with only digits inside, as in"
+            f" (030), got {phone!r}", field="phone")
+    digits = sum(c.isdigit() for c in _NOT_COUNTED.sub("", number))
     low, high = PHONE_DIGITS
     if not low <= digits <= high:
         raise InvalidPhoneError(

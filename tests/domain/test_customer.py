@@ -64,7 +64,7 @@ def test_cannot_register_with_a_malformed_email(email: str) -> None:
     "phone", ["+49 30 1234567", "030/123456", "+1 (555) 010-9999 x12", "+44 20.7946.0000",
               "+33 1 23 45 67 89 ext. 4", "+49 (0)30 1234567", "030 / 123 45 67",
               "+49\u00a030\u00a01234567", "+1 555 0100, ext. 12", "+1 555 0100 #12",
-              "0049 30 12345678901"],
+              "0049 30 12345678901", "(030) 123 456", "+1 ( 555 ) 0100"],
 )
 def test_phones_in_any_common_written_form_are_kept_as_written(phone: str) -> None:
     (event,) = register(phone=phone).collect_events()
@@ -83,7 +83,10 @@ def test_a_phone_is_kept_without_surrounding_spaces() -> None:
     [("abc", "digits with"), ("call me", "digits with"), ("+49 30 12a", "digits with"),
      ("++49 30 1", "digits with"), ("", "digits with"), ("  ", "digits with"),
      ("123\nx12", "digits with"), ("x12", "digits with"), ("12", "3 to 15 digits"),
-     ("+49 1234 5678 9012 34", "3 to 15 digits"), ("1" * 41, "at most 40 characters")],
+     ("+49 1234 5678 9012 34", "3 to 15 digits"), ("1" * 41, "at most 40 characters"),
+     ("((((123", "close each bracket"), ("(030 1234567", "close each bracket"),
+     ("030) 1234567", "close each bracket"), ("(03(0)) 123456", "close each bracket"),
+     ("() 1234567", "close each bracket"), ("(-) 1234567", "close each bracket")],
 )
 def test_cannot_register_with_a_phone_no_one_could_dial(phone: str, rule: str) -> None:
     with pytest.raises(InvalidPhoneError, match=rule) as refused:
