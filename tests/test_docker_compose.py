@@ -1,6 +1,7 @@
 """docker-compose.yml cannot be run here (no Docker engine), so it is checked statically:
 PostgreSQL 16 with a healthcheck, and every other service runs a real ``oms`` command,
-waits for a healthy database and is configured only through the environment."""
+waits for a healthy database and is configured only through the environment; each is
+started again if it exits."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ def test_services_run_real_oms_commands_once_the_database_is_healthy(
     assert spec["depends_on"]["db"]["condition"] == "service_healthy"
     assert spec["environment"]["DATABASE_URL"].startswith("postgresql://")
     assert (ROOT / "Dockerfile").exists()
+
+
+@pytest.mark.parametrize("service", ["db", "api", "projector"])
+def test_a_service_that_exits_is_started_again(compose: dict[str, Any], service: str) -> None:
+    assert compose["services"][service]["restart"] == "unless-stopped"
 
 
 def test_every_service_is_in_the_file(compose: dict[str, Any]) -> None:
