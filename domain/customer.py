@@ -39,18 +39,19 @@ def require_email(email: str) -> str:
 
 
 # Also loose: numbers are written in many national styles, so any grouping with spaces
-# (no-break ones too, as pasted), dashes, dots, slashes or brackets (in pairs, round digits)
-# passes, with an optional leading + and an extension. What it stops is what no one can
-# dial: words, stray brackets, or a digit count E.164 does not allow. The international
-# prefix 00 and a bracketed trunk 0, as in "+49 (0)30", are not part of the number, so they
-# are not counted.
+# (no-break ones too, as pasted), dashes, dots, slashes or brackets (in pairs, around digits
+# and spaces only, as in "(030)") passes, with an optional leading + and an extension. What
+# it stops is what no one can dial: words, stray brackets, or a digit count E.164 does not
+# allow. The international prefix 00 and a bracketed trunk 0, as in "+49 (0)30", are not
+# part of the number, so they are not counted.
 _PHONE = re.compile(
     r"(?P<number>\+?[0-9 \u00a0().\-/]+)"
     r"(?:[ \u00a0]*,?[ \u00a0]*(?:x|ext\.?|extension|#)[ \u00a0]*[0-9]{1,6})?",
     re.IGNORECASE,
 )
 _NOT_COUNTED = re.compile(r"^00|\(0\)")
-_BRACKETED = re.compile(r"\([0-9 \u00a0]+\)")  # an area code or trunk 0: (030), (0)
+# An area code or a trunk 0 in brackets, as in "(030)" or "(0)": at least one digit.
+_BRACKETED = re.compile(r"\([ \u00a0]*[0-9][0-9 \u00a0]*\)")
 PHONE_DIGITS = (3, 15)
 PHONE_LENGTH = 40
 

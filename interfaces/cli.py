@@ -222,7 +222,24 @@ def _demo_keys(settings: Settings) -> Settings:
     return settings.model_copy(update={"api_keys": keys})
 
 
+def _exit_on_termination() -> None:
+    """SIGTERM (a service manager stopping ``oms run``) ends it as Ctrl-C does, by unwinding,
+    so that the worker and the embedded database are stopped on the way out; SIGHUP (its
+    terminal closed) is taken for SIGTERM. uvicorn handles SIGTERM itself while it serves,
+    shuts down gracefully, then raises it again for the handler it found; left to the
+    default action, that would kill the process on the spot and leave the worker running."""
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    def hang_up(signum: int, frame: FrameType | None) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful stop while it serves
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGHUP, hang_up)
+
+
 def cmd_run(settings: Settings, host: str | None, port: int | None) -> None:
+    _exit_on_termination()
     settings = _demo_keys(settings)
     host, port = host or settings.host, port or settings.port
     with open_database(settings) as url:

@@ -4,17 +4,19 @@
 database restarts by itself (``projections.engine.Worker``), but a child that dies for any
 other reason — the kernel's OOM killer, ``kill -9``, a bug — used to leave the API serving
 while every read model silently stopped, and ``/readyz`` only noticed once the lag passed
-``OMS_READY_MAX_LAG``. The supervisor starts the child again, soon after a child that had run
-for a while, and waiting longer after each quick failure (one that cannot reach its
-database, say) so that it does not spin.
+``OMS_READY_MAX_LAG``. The supervisor starts the child again whenever it exits: soon after a
+child that had run for a while, and waiting longer after each quick exit (one that cannot
+reach its database, say) so that it does not spin.
 
-A child that exits with status 0 was asked to stop — Ctrl-C reaches the whole process group,
-or an operator sent it SIGTERM — and is left stopped; only failures are restarted.
+The child runs in a session of its own, so Ctrl-C in the terminal reaches only ``oms run``,
+which then stops the child through ``stop``: an exit the supervisor did not ask for is
+always the child's own, and is never mistaken for a shutdown (nor a shutdown for a crash).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import threading
 import time
@@ -23,8 +25,18 @@ from collections.abc import Mapping, Sequence
 log = logging.getLogger("evident.supervisor")
 
 
+def describe_exit(status: int) -> str:
+    """``exited with status 1`` or ``was killed by SIGKILL``, from a ``Popen.returncode``."""
+    if status >= 0:
+        return f"exited with status {status}"
+    try:
+        return f"was killed by {signal.Signals(-status).name}"
+    except ValueError:
+        return f"was killed by signal {-status}"
+
+
 class Supervisor:
-    """Runs one child process and starts it again whenever it fails, until ``stop``."""
+    """Runs one child process and starts it again whenever it exits, until ``stop``."""
 
     def __init__(
         self,
@@ -76,7 +88,7 @@ class Supervisor:
                 try:
                     process.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:
-                    log.warning("%s (pid %d) did not stop within %.0f s; killing it",
+                    log.warning("%s (pid %d) did not stop within %g s; killing it",
                                 self.name, process.pid, timeout)
                     process.kill()
                     process.wait()
@@ -85,37 +97,35 @@ class Supervisor:
         return process.returncode
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(self._argv, env=self._env)
+        process = subprocess.Popen(self._argv, env=self._env, start_new_session=True)
         log.info("%s started (pid %d)", self.name, process.pid)
         return process
 
     def _watch(self) -> None:
         delay = self._first_delay
+        process = self._process
+        assert process is not None
+        started = time.monotonic()
         while True:
-            process = self._process
-            assert process is not None
-            started = time.monotonic()
-            status = process.wait()
-            if self._stopping.is_set():
-                return
-            if status == 0:
-                log.warning("%s (pid %d) stopped; it was asked to, so it is not restarted",
-                            self.name, process.pid)
-                return
-            if time.monotonic() - started >= self._stable_after:
-                delay = self._first_delay
-            log.error("%s (pid %d) exited with status %d; starting it again in %.1f s",
-                      self.name, process.pid, status, delay)
-            if self._stopping.wait(delay):
-                return
-            with self._lock:
+            if process is not None:
+                status = process.wait()
                 if self._stopping.is_set():
                     return
+                if time.monotonic() - started >= self._stable_after:
+                    delay = self._first_delay
+                log.error("%s (pid %d) %s; starting it again in %g s",
+                          self.name, process.pid, describe_exit(status), delay)
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, self._max_delay)
+            with self._lock:
+                if self._stopping.is_set():
+                    return  # stop() ran meanwhile: it must not find a new child after it
+                started = time.monotonic()
                 try:
-                    self._process = self._spawn()
+                    process = self._process = self._spawn()
                 except OSError as e:  # cannot even start (no memory, no such program)
-                    log.error("cannot start %s: %s", self.name, e)
-                    self._process = process  # wait() on it returns its status at once
+                    log.error("cannot start %s: %s; trying again in %g s", self.name, e, delay)
+                    process = None
                 else:
                     self.restarts += 1
-            delay = min(delay * 2, self._max_delay)

@@ -86,7 +86,9 @@ def test_a_phone_is_kept_without_surrounding_spaces() -> None:
      ("+49 1234 5678 9012 34", "3 to 15 digits"), ("1" * 41, "at most 40 characters"),
      ("((((123", "close each bracket"), ("(030 1234567", "close each bracket"),
      ("030) 1234567", "close each bracket"), ("(03(0)) 123456", "close each bracket"),
-     ("() 1234567", "close each bracket"), ("(-) 1234567", "close each bracket")],
+     ("() 1234567", "close each bracket"), ("(-) 1234567", "close each bracket"),
+     ("( ) 1234567", "close each bracket"), ("(\u00a0)(\u00a0)123", "close each bracket"),
+     ("+1 (555-0100)", "close each bracket")],
 )
 def test_cannot_register_with_a_phone_no_one_could_dial(phone: str, rule: str) -> None:
     with pytest.raises(InvalidPhoneError, match=rule) as refused:
