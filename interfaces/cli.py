@@ -253,7 +253,7 @@ def cmd_run(settings: Settings, host: str | None, port: int | None) -> None:
         try:
             _serve(settings, url, host, port)
         finally:
-            worker.stop(timeout=15)
+            worker.stop()
 
 
 def cmd_projections_status(settings: Settings) -> None:

@@ -24,12 +24,11 @@ from interfaces.supervisor import Supervisor
 from tests.e2e.processes import free_port, oms, wait_until_serving
 
 
-def _supervising(name: str, code: str, **delays: float) -> Supervisor:
-    """A supervisor of ``python -c code``, with short delays unless ``delays`` says."""
-    return Supervisor(name, [sys.executable, "-c", code],
-                      first_delay=delays.get("first_delay", 0.05),
-                      max_delay=delays.get("max_delay", 0.4),
-                      stable_after=delays.get("stable_after", 60.0))
+def _supervising(name: str, code: str, *, first_delay: float = 0.05, max_delay: float = 0.4,
+                 stable_after: float = 60.0) -> Supervisor:
+    """A supervisor of ``python -c code``, with short delays."""
+    return Supervisor(name, [sys.executable, "-c", code], first_delay=first_delay,
+                      max_delay=max_delay, stable_after=stable_after)
 
 
 def _eventually(condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -40,13 +39,19 @@ def _eventually(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state, parent pid, ...), or
+    None once the process is gone."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (exited, not yet reaped) still answers signal 0.
-    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Running: neither gone nor a zombie (exited, not yet reaped)."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z"
 
 
 def _said(caplog: pytest.LogCaptureFixture, pattern: str) -> list[tuple[float, re.Match[str]]]:
@@ -158,13 +163,16 @@ def _worker_of(parent: int) -> int | None:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
+        pid = int(entry.name)
+        stat = _stat(pid)
+        if stat is None or stat[0] == "Z" or int(stat[1]) != parent:
+            continue
         try:
-            ppid = int((entry / "stat").read_text().split(")")[-1].split()[1])
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if ppid == parent and b"project" in cmdline and _alive(int(entry.name)):
-            return int(entry.name)
+        if b"project" in cmdline:
+            return pid
     return None
 
 
