@@ -43,10 +43,14 @@ class LogCursor:
 
 
 class LoggedEvent(NamedTuple):
-    """One stored event as read from the log, with its envelope.
+    """One stored event as read from the log, with the parts of its envelope that read
+    models show.
 
     A named tuple rather than a dataclass: every projection reads every event through
-    here, and a tuple is built in a fraction of a frozen dataclass's time.
+    here, and a tuple is built in a fraction of a frozen dataclass's time. For the same
+    reason it leaves out the correlation and causation ids, which no read model shows (each
+    id is a UUID to build per event); the audit trail reads them from the table itself
+    (``application.audit``).
     """
 
     transaction: int
@@ -60,8 +64,6 @@ class LoggedEvent(NamedTuple):
     actor_role: str
     channel: str
     reason: str | None
-    correlation_id: UUID
-    causation_id: UUID | None
     command_id: UUID
     # The data subject whose personal data the event holds, and their key as the key table
     # has it now (None once erased), read with the event (application.personal_data).
@@ -76,7 +78,7 @@ class LoggedEvent(NamedTuple):
 _COLUMNS = (
     "e.xact_id::text::bigint AS transaction, e.notification_id AS position, e.originator_id,"
     " e.originator_version, e.topic, e.state, e.recorded_at, e.actor, e.actor_role, e.channel,"
-    f" e.reason, e.correlation_id, e.causation_id, e.command_id, e.subject_id, {SUBJECT_KEY}"
+    f" e.reason, e.command_id, e.subject_id, {SUBJECT_KEY}"
 )
 _FROM = f"{EVENTS_TABLE} e"
 
