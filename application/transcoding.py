@@ -115,18 +115,19 @@ def _tag(value: Any) -> Any:
 def _dataclass_decoder(topic: str) -> Callable[[dict[str, Any]], Any]:
     """How to rebuild the dataclass stored under ``topic`` from its decoded fields.
 
-    Stored values were valid when they were stored, so a class without ``__post_init__``
-    checks is filled in directly when the stored fields are exactly its fields; anything
-    else (validation to run, fields added or removed since) goes through ``__init__`` with
-    what it takes, and sets the rest afterwards, as the class would have.
+    A stored value is a fact: it was checked when it was made, and checking it again on
+    every read would only cost time, and would make old events unreadable the day a rule
+    is tightened (a stricter address or phone rule must not refuse last year's orders). So
+    when the stored fields are exactly the class's fields it is filled in directly, without
+    ``__init__`` or ``__post_init__``. Anything else (fields added or removed since) goes
+    through ``__init__`` with what it takes, and sets the rest afterwards.
     """
     cls = resolve_topic(topic)
     names, init = _field_names(cls)
     exact = frozenset(names)
-    direct = not hasattr(cls, "__post_init__") and exact == init
 
     def decode(fields: dict[str, Any]) -> Any:
-        if direct and fields.keys() == exact:
+        if fields.keys() == exact:
             obj = object.__new__(cls)
             obj.__dict__.update(fields)
             return obj
