@@ -36,7 +36,7 @@ from psycopg import sql
 
 from application.event_store import NOTIFY_CHANNEL
 from application.log_reader import LogCursor, LoggedEvent, count_after, read_log
-from application.personal_data import KeyStore, PersonalDataMapper
+from application.personal_data import PERSONAL_FIELDS, KeyStore, PersonalDataMapper, event_type
 
 log = logging.getLogger("evident.projections")
 
@@ -209,6 +209,8 @@ class Decoder:
 
     def __init__(self, mapper: PersonalDataMapper) -> None:
         self._mapper = mapper
+        # What to do with each topic, per ``Wanted`` (see _plans): worked out once per topic.
+        self._plans: dict[Wanted | None, dict[str, _Plan]] = {}
 
     @classmethod
     def for_connection(cls, conn: psycopg.Connection[Any]) -> Decoder:
@@ -227,32 +229,50 @@ class Decoder:
         subjects come with their events; only an event stored without its subject named
         needs one key query more."""
         mapper = self._mapper
-        events, personal = wanted if wanted is not None else (None, None)
-        reading: dict[str, tuple[bool, bool]] = {}  # topic -> (decode it, open its personal data)
-
-        def read_as(topic: str) -> tuple[bool, bool]:
-            found = reading.get(topic)
-            if found is None:
-                kind = resolve_topic(topic)
-                decode = events is None or issubclass(kind, events)
-                opened = decode and (personal is None or issubclass(kind, personal))
-                found = reading[topic] = (decode, opened)
-            return found
-
-        plan = [(logged, *read_as(logged.topic)) for logged in batch]
-        mapper.prefetch(logged.state for logged, _, open_personal in plan
-                        if open_personal and logged.subject_id is None)
+        plans = self._plans_for(wanted, batch)
+        # Boxes of subjects not named with their event (stored before subjects were):
+        # their keys are fetched for the whole batch at once.
+        mapper.prefetch([logged.state for logged in batch
+                         if logged.subject_id is None and plans[logged.topic].may_be_sealed
+                         and b"PersonalData" in logged.state])
         try:
             event_from = mapper.event_from
+            projected = ProjectedEvent._make
             return [
-                ProjectedEvent(logged, event_from(
+                projected((logged, event_from(
                     logged.topic, logged.state, logged.originator_id, logged.originator_version,
-                    logged.subject_id, logged.subject_key, open_personal=open_personal,
-                ) if decode else None)
-                for logged, decode, open_personal in plan
+                    logged.subject_id, logged.subject_key, open_personal=plan.open_personal,
+                ) if plan.decode else None))
+                for logged in batch
+                for plan in (plans[logged.topic],)
             ]
         finally:
             mapper.forget_prefetched()
+
+    def _plans_for(self, wanted: Wanted | None, batch: Sequence[LoggedEvent]) -> dict[str, _Plan]:
+        """Each topic of ``batch`` planned for ``wanted`` (from the cache, or worked out)."""
+        plans = self._plans.get(wanted)
+        if plans is None:
+            plans = self._plans[wanted] = {}
+        for topic in {logged.topic for logged in batch} - plans.keys():
+            kind = resolve_topic(topic)
+            events, personal = wanted if wanted is not None else (None, None)
+            decode = events is None or issubclass(kind, events)
+            plans[topic] = _Plan(
+                decode,
+                decode and (personal is None or issubclass(kind, personal)),
+                event_type(topic) in PERSONAL_FIELDS,
+            )
+        return plans
+
+
+class _Plan(NamedTuple):
+    """What a decoder does with events of one topic: decode them at all, open their personal
+    data, and whether they can hold personal data in the first place."""
+
+    decode: bool
+    open_personal: bool
+    may_be_sealed: bool
 
 
 class Wanted(NamedTuple):
