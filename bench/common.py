@@ -18,7 +18,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,13 +81,19 @@ def _dataclass_transcoding(cls: type[Any]) -> Transcoding:
     return AsDict()
 
 
+def register_dataclasses(transcoder: JSONTranscoder, classes: Iterable[type[Any]]) -> None:
+    """One ``Transcoding`` per dataclass, the library's documented way to store a type its
+    JSON transcoder does not know."""
+    for cls in classes:
+        transcoder.register(_dataclass_transcoding(cls))
+
+
 class LibraryBaseline(Application[UUID]):
     """The library's default application: default recorder, default JSON transcoder."""
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
-        for cls in (Address, PlacedLine, Allocation):
-            transcoder.register(_dataclass_transcoding(cls))
+        register_dataclasses(transcoder, (Address, PlacedLine, Allocation))
 
 
 def library_env(database_url: str, pool_size: int = POOL_SIZE) -> dict[str, str]:

@@ -7,13 +7,17 @@ consistent shops, and that both sides of the comparison actually processed the l
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from application.transcoding import OrjsonTranscoder
 from bench import asof, big_log, http, lag, reads, rebuild, writes
 from bench.__main__ import main as bench_main
 from bench.history import build_history
@@ -135,16 +139,53 @@ def test_the_read_benchmark_reads_the_same_events_both_ways(
     url = make_database()
     history = build_history(url, 800, seed=4)
 
-    [result], [note] = reads.run(url, rounds=1)
+    [result], [note, hybrid] = reads.run(url, rounds=1, hybrid_events=300)
 
     assert result.row == 5
     assert result.value > 0
     assert result.baseline
     assert f"{history.events:,} events" in note
+    assert "first 300 events" in hybrid
     with psycopg.connect(url) as conn:
-        copied = conn.execute("SELECT count(*) FROM stored_events").fetchone()
-    assert copied is not None
-    assert copied[0] == history.events
+        library = conn.execute(f"SELECT count(*) FROM {reads.LIBRARY_TABLE}").fetchone()
+        same_bytes = conn.execute(f"SELECT count(*) FROM {reads.BYTES_TABLE}").fetchone()
+    assert library == (history.events,)
+    assert same_bytes == (300,)
+
+
+def test_the_read_baseline_holds_what_the_librarys_own_transcoder_writes(
+    make_database: Callable[[], str],
+) -> None:
+    # The baseline's table is filled by rewriting Evident's states (decoding and encoding a
+    # million values would take most of a minute): it must be exactly what the library's
+    # transcoder writes for the same values, and read back as them.
+    url = make_database()
+    build_history(url, 1_500, seed=6)
+    transcoder = reads.library_transcoder()
+    ours = OrjsonTranscoder()
+    with psycopg.connect(url) as conn, conn.cursor(binary=True) as cur:
+        states = [bytes(row[0]) for row in cur.execute("SELECT state FROM events")]
+    topics: set[str] = set()
+    for state in states:
+        value = ours.decode(state)
+        assert reads.in_library_format(state) == transcoder.encode(value)
+        assert _plain(transcoder.decode(reads.in_library_format(state))) == _plain(value)
+        topics.update(type(v).__name__ for v in value.values())
+    assert {"tuple", "PersonalData", "Decimal", "UUID", "datetime", "Channel"} <= topics
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as the library's JSON transcoder gives it back: tuples become lists and
+    enum members their values (it keeps no more)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value), _plain(vars(value)))
+    return value
 
 
 def test_the_lag_benchmark_sees_every_order_projected(
