@@ -53,7 +53,7 @@ PAGE = 500
 LIBRARY_TABLE = "stored_events"  # the library's own format and transcoder
 BYTES_TABLE = "stored_evident_bytes"  # the library's format, Evident's bytes
 TARGET_RATIO = 1.3
-HYBRID_EVENTS = 200_000  # events the informative same-transcoder comparison reads
+HYBRID_EVENTS = 100_000  # events the informative same-transcoder comparison reads
 _COLUMNS = "originator_id, originator_version, topic, state"
 
 

@@ -41,7 +41,7 @@ from projections.parallel_rebuild import DEFAULT_BATCH_SIZE, rebuild_in_parallel
 NAME = "rebuild"
 TARGET_RATIO = 20.0
 TARGET_RATE = 20_000.0
-DEFAULT_BASELINE_EVENTS = 25_000
+DEFAULT_BASELINE_EVENTS = 10_000  # its rate is that of a commit, whatever the length
 
 # ``progress(total, description)`` yields ``advance(n)``: a bar on a terminal, else nothing.
 Progress = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
