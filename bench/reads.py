@@ -104,10 +104,13 @@ def _library_value(value: Any) -> Any:
                 except KeyError:
                     raise ValueError(f"the library's default transcoder has no way to store"
                                      f" {key!r}") from None
-        return {k: _library_value(v) for k, v in value.items()}
+        return {k: v if type(v) in _PLAIN else _library_value(v) for k, v in value.items()}
     if kind is list:
-        return [_library_value(v) for v in value]
+        return [v if type(v) in _PLAIN else _library_value(v) for v in value]
     return value
+
+
+_PLAIN = frozenset({str, int, bool, float, type(None)})
 
 
 def _tagged(name: str, data: Any) -> dict[str, Any]:
@@ -136,24 +139,27 @@ def library_table(
     recorder = PostgresApplicationRecorder(datastore, events_table_name=table)
     recorder.create_table()
     first = "" if limit is None else f" LIMIT {int(limit)}"
-    with psycopg.connect(database_url, autocommit=True) as source, psycopg.connect(
+    select = f"SELECT {_COLUMNS} FROM {EVENTS_TABLE} ORDER BY notification_id{first}"
+    with psycopg.connect(database_url) as source, psycopg.connect(
         database_url, autocommit=True
     ) as target:
         target.execute(f"TRUNCATE {table} RESTART IDENTITY")
-        with source.cursor().copy(
-            f"COPY (SELECT {_COLUMNS} FROM {EVENTS_TABLE} ORDER BY notification_id{first})"
-            " TO STDOUT (FORMAT binary)"
-        ) as out, target.cursor().copy(
-            f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT binary)"
-        ) as into:
-            if library_format:
-                out.set_types(["uuid", "int8", "text", "bytea"])
-                into.set_types(["uuid", "int8", "text", "bytea"])
-                for originator, version_, topic, state in out.rows():
-                    into.write_row((originator, version_, topic, in_library_format(state)))
-            else:
+        into = f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT binary)"
+        if library_format:
+            # Rows in pages from a server-side cursor (a COPY read row by row costs more).
+            with source.cursor("evident_log", binary=True) as rows, target.cursor().copy(
+                into
+            ) as copy:
+                rows.itersize = 5_000
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for originator, version_, topic, state in rows.execute(select):
+                    copy.write_row((originator, version_, topic, in_library_format(state)))
+        else:
+            with source.cursor().copy(
+                f"COPY ({select}) TO STDOUT (FORMAT binary)"
+            ) as out, target.cursor().copy(into) as copy:
                 for block in out:
-                    into.write(block)
+                    copy.write(block)
         target.execute(f"VACUUM (ANALYZE) {table}")
     return recorder
 
