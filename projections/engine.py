@@ -230,22 +230,21 @@ class Decoder:
         needs one key query more."""
         mapper = self._mapper
         plans = self._plans_for(wanted, batch)
-        # Boxes of subjects not named with their event (stored before subjects were):
-        # their keys are fetched for the whole batch at once.
+        # Boxes of subjects not named with their event (stored before subjects were) are
+        # opened with keys fetched for the whole batch at once.
         mapper.prefetch([logged.state for logged in batch
-                         if logged.subject_id is None and plans[logged.topic].may_be_sealed
-                         and b"PersonalData" in logged.state])
+                         if logged.subject_id is None and plans[logged.topic].prefetch])
         try:
             event_from = mapper.event_from
-            projected = ProjectedEvent._make
-            return [
-                projected((logged, event_from(
+            decoded = []
+            for logged in batch:
+                plan = plans[logged.topic]
+                event = event_from(
                     logged.topic, logged.state, logged.originator_id, logged.originator_version,
                     logged.subject_id, logged.subject_key, open_personal=plan.open_personal,
-                ) if plan.decode else None))
-                for logged in batch
-                for plan in (plans[logged.topic],)
-            ]
+                ) if plan.decode else None
+                decoded.append(ProjectedEvent(logged, event))
+            return decoded
         finally:
             mapper.forget_prefetched()
 
@@ -254,25 +253,24 @@ class Decoder:
         plans = self._plans.get(wanted)
         if plans is None:
             plans = self._plans[wanted] = {}
+        events, personal = wanted if wanted is not None else (None, None)
         for topic in {logged.topic for logged in batch} - plans.keys():
             kind = resolve_topic(topic)
-            events, personal = wanted if wanted is not None else (None, None)
             decode = events is None or issubclass(kind, events)
-            plans[topic] = _Plan(
-                decode,
-                decode and (personal is None or issubclass(kind, personal)),
-                event_type(topic) in PERSONAL_FIELDS,
-            )
+            open_personal = decode and (personal is None or issubclass(kind, personal))
+            plans[topic] = _Plan(decode, open_personal,
+                                 open_personal and event_type(topic) in PERSONAL_FIELDS)
         return plans
 
 
 class _Plan(NamedTuple):
     """What a decoder does with events of one topic: decode them at all, open their personal
-    data, and whether they can hold personal data in the first place."""
+    data, and fetch keys for boxes of subjects not named with the event (only event types
+    that hold personal data can have any)."""
 
     decode: bool
     open_personal: bool
-    may_be_sealed: bool
+    prefetch: bool
 
 
 class Wanted(NamedTuple):

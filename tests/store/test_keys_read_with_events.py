@@ -9,14 +9,20 @@ still opens, through a key query of its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextlib import nullcontext
+from typing import Any
+from uuid import UUID
+
 import psycopg
 
 from application.envelope import Envelope
 from application.log_reader import LogCursor, read_log
 from application.order_management import OrderManagement
-from application.personal_data import REDACTED
+from application.personal_data import REDACTED, KeyStore, PersonalDataMapper
 from domain.customer import Customer
-from projections.engine import Decoder
+from domain.inventory import InventoryItem
+from projections.engine import Decoder, Wanted
 
 
 def _register(oms: OrderManagement, agent: Envelope, name: str) -> Customer:
@@ -80,3 +86,38 @@ def test_an_event_stored_without_its_subject_named_still_opens(
         conn.execute("ALTER TABLE events ENABLE TRIGGER events_refuse_update_delete")
     assert _names(database_url) == {"ada@example.com": "ada"}
     assert oms.repository.get(ada.id, version=1).name == "ada"
+
+
+class _CountingKeys(KeyStore):
+    """The key table, noting each set of subjects a reader asks it for."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        super().__init__(lambda: nullcontext(conn))
+        self.asked: list[set[UUID]] = []
+
+    def keys(self, subjects: Iterable[UUID]) -> dict[UUID, bytes | None]:
+        wanted = set(subjects)
+        if wanted:
+            self.asked.append(wanted)
+        return super().keys(wanted)
+
+
+def test_keys_of_unnamed_subjects_are_asked_for_only_by_readers_that_open_them(
+    database_url: str, oms: OrderManagement, agent: Envelope
+) -> None:
+    ada = _register(oms, agent, "ada")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE events DISABLE TRIGGER events_refuse_update_delete")
+        conn.execute("UPDATE events SET subject_id = NULL WHERE originator_id = %s", (ada.id,))
+        conn.execute("ALTER TABLE events ENABLE TRIGGER events_refuse_update_delete")
+        batch = read_log(conn, LogCursor.start(), 100)
+        keys = _CountingKeys(conn)
+        decoder = Decoder(PersonalDataMapper(keys))
+
+        decoder.decode_batch(batch, Wanted((InventoryItem.Received,), ()))
+        decoder.decode_batch(batch, Wanted((Customer.Registered,), ()))
+        assert keys.asked == []  # nobody opens ada's name: no key is read
+
+        decoded = decoder.decode_batch(batch, Wanted((Customer.Event,), (Customer.Event,)))
+    assert keys.asked == [{ada.id}]  # one query for the batch
+    assert [e.event.name for e in decoded if isinstance(e.event, Customer.Registered)] == ["ada"]
