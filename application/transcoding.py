@@ -118,9 +118,12 @@ def _dataclass_decoder(topic: str) -> Callable[[dict[str, Any]], Any]:
     A stored value is a fact: it was checked when it was made, and checking it again on
     every read would only cost time, and would make old events unreadable the day a rule
     is tightened (a stricter address or phone rule must not refuse last year's orders). So
-    when the stored fields are exactly the class's fields it is filled in directly, without
-    ``__init__`` or ``__post_init__``. Anything else (fields added or removed since) goes
-    through ``__init__`` with what it takes, and sets the rest afterwards.
+    when the stored fields are exactly the class's fields (always, unless the class has
+    changed since) it is filled in directly, without ``__init__`` or ``__post_init__``:
+    the value objects' ``__post_init__`` only check, they never derive a field. A value
+    stored with other fields goes through ``__init__`` with what it takes (defaults for
+    fields added since) and sets the rest afterwards; such a class's checks must then
+    still accept what it once stored.
     """
     cls = resolve_topic(topic)
     names, init = _field_names(cls)
