@@ -174,6 +174,22 @@ def test_the_read_baseline_holds_what_the_librarys_own_transcoder_writes(
     assert {"tuple", "PersonalData", "Decimal", "UUID", "datetime", "Channel"} <= topics
 
 
+class _Plain(enum.Enum):
+    A = "a"
+
+
+def test_the_read_baseline_refuses_what_the_librarys_transcoder_could_not_store() -> None:
+    # A plain enum member is not a string to the library's JSON encoder: it would raise, so
+    # the rewrite must not quietly write the member's value.
+    stored = b'{"x":{"$enum":["tests.test_bench_smoke:_Plain","a"]}}'
+    with pytest.raises(ValueError, match="_Plain"):
+        reads.in_library_format(stored)
+    with pytest.raises(ValueError, match=r"\$frozenset"):
+        reads.in_library_format(b'{"x":{"$frozenset":[1]}}')
+    assert reads.in_library_format(b'{"x":{"$enum":["domain.values:Channel","web"]}}') == (
+        b'{"x":"web"}')
+
+
 def _plain(value: Any) -> Any:
     """``value`` as the library's JSON transcoder gives it back: tuples become lists and
     enum members their values (it keeps no more)."""
