@@ -42,6 +42,13 @@ def _names(database_url: str) -> dict[str, str]:
             if isinstance(e.event, Customer.Registered) and e.event.email != REDACTED}
 
 
+def _unname_subject(conn: psycopg.Connection[Any], subject: UUID) -> None:
+    """Make the subject's events look like rows written before events named their subject."""
+    conn.execute("ALTER TABLE events DISABLE TRIGGER events_refuse_update_delete")
+    conn.execute("UPDATE events SET subject_id = NULL WHERE originator_id = %s", (subject,))
+    conn.execute("ALTER TABLE events ENABLE TRIGGER events_refuse_update_delete")
+
+
 def test_events_name_their_subject_and_are_read_with_its_key(
     database_url: str, oms: OrderManagement, agent: Envelope
 ) -> None:
@@ -80,10 +87,7 @@ def test_an_event_stored_without_its_subject_named_still_opens(
 ) -> None:
     ada = _register(oms, agent, "ada")
     with psycopg.connect(database_url, autocommit=True) as conn:
-        # As a row written before events named their subject: copy ada's event without it.
-        conn.execute("ALTER TABLE events DISABLE TRIGGER events_refuse_update_delete")
-        conn.execute("UPDATE events SET subject_id = NULL WHERE originator_id = %s", (ada.id,))
-        conn.execute("ALTER TABLE events ENABLE TRIGGER events_refuse_update_delete")
+        _unname_subject(conn, ada.id)
     assert _names(database_url) == {"ada@example.com": "ada"}
     assert oms.repository.get(ada.id, version=1).name == "ada"
 
@@ -107,9 +111,7 @@ def test_keys_of_unnamed_subjects_are_asked_for_only_by_readers_that_open_them(
 ) -> None:
     ada = _register(oms, agent, "ada")
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE events DISABLE TRIGGER events_refuse_update_delete")
-        conn.execute("UPDATE events SET subject_id = NULL WHERE originator_id = %s", (ada.id,))
-        conn.execute("ALTER TABLE events ENABLE TRIGGER events_refuse_update_delete")
+        _unname_subject(conn, ada.id)
         batch = read_log(conn, LogCursor.start(), 100)
         keys = _CountingKeys(conn)
         decoder = Decoder(PersonalDataMapper(keys))
