@@ -209,7 +209,7 @@ class Decoder:
 
     def __init__(self, mapper: PersonalDataMapper) -> None:
         self._mapper = mapper
-        # What to do with each topic, per ``Wanted`` (see _plans): worked out once per topic.
+        # What to do with each topic, per ``Wanted`` (see _plans_for), worked out once.
         self._plans: dict[Wanted | None, dict[str, _Plan]] = {}
 
     @classmethod
