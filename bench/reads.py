@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable
-from functools import cache
 from importlib.metadata import version
 from typing import Any
 
@@ -116,15 +115,10 @@ _PLAIN = frozenset({str, int, bool, float, type(None)})
 
 
 def _library_enum_value(topic: str, value: Any) -> Any:
-    if not issubclass(_enum_class(topic), str | int):
+    # resolve_topic keeps what it resolved, so this costs a lookup per member.
+    if not issubclass(resolve_topic(topic), str | int):
         raise ValueError(f"the library's default transcoder has no way to store {topic}")
     return _library_value(value)
-
-
-@cache
-def _enum_class(topic: str) -> type:
-    kind: type = resolve_topic(topic)
-    return kind
 
 
 def _tagged(name: str, data: Any) -> dict[str, Any]:
