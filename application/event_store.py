@@ -52,6 +52,7 @@ from application.personal_data import (
     PersonalDataMapper,
     PersonalStoredEvent,
 )
+from application.pools import recent_first
 from application.transcoding import OrjsonTranscoder
 
 EVENTS_TABLE = "events"
@@ -574,14 +575,14 @@ class SnapshotRecorder(_BinarySelect, PostgresAggregateRecorder):
 def datastore_for(database_url: str, pool_size: int = 2) -> PostgresDatastore:
     """A library datastore (connection pool) for a libpq URL, for code outside applications."""
     env = postgres_env(database_url, pool_size)
-    return PostgresDatastore(
+    return recent_first(PostgresDatastore(
         dbname=env["POSTGRES_DBNAME"],
         host=env["POSTGRES_HOST"],
         port=env["POSTGRES_PORT"],
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"],
         pool_size=pool_size,
-    )
+    ))
 
 
 def postgres_env(
@@ -615,6 +616,7 @@ class EvidentFactory(PostgresFactory):
 
     def __init__(self, env: Environment | dict[str, str] | None):
         super().__init__(env)
+        recent_first(self.datastore)
 
     def transcoder(self) -> Transcoder:
         return OrjsonTranscoder()

@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from application.bootstrap import create_order_management, tune_garbage_collector
 from application.event_store import EventRecorder
 from application.order_management import OrderManagement
+from application.pools import AsyncRecentFirstPool, RecentFirstPool
 from application.settings import Settings
 from interfaces.http import problems
 from interfaces.http.auth import parse_api_keys
@@ -60,7 +61,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = oms or create_order_management(database_url, settings)
-        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+        pool: ConnectionPool[psycopg.Connection[Any]] = RecentFirstPool(
             database_url,
             min_size=1,
             max_size=settings.pool_size,
@@ -70,7 +71,7 @@ def create_app(
         pool.open()
         # Commands run on the event loop (application.bridge); their appends and version
         # lookups go through this asyncio pool.
-        commands_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+        commands_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncRecentFirstPool(
             database_url, min_size=1, max_size=settings.pool_size,
             kwargs={"autocommit": True}, open=False,
         )

@@ -37,6 +37,7 @@ from psycopg_pool import ConnectionPool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from application.pools import RecentFirstPool
 from interfaces.http.problems import problem
 
 log = logging.getLogger("evident.http.idempotency")
@@ -144,7 +145,7 @@ class IdempotencyStore:
 
     def open(self) -> None:
         """Open the pool, create the table if needed, and drop expired keys."""
-        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+        pool: ConnectionPool[psycopg.Connection[Any]] = RecentFirstPool(
             self.database_url, min_size=1, max_size=self.max_size,
             kwargs={"autocommit": True}, open=False, name="idempotency",
         )
