@@ -406,6 +406,9 @@ class OrderTimelineProjection:
     def _save(conn: psycopg.Connection[Any], s: sql.Identifier, batch: _Batch) -> None:
         # COPY: the rows are new (each event is applied exactly once), so no conflict handling
         # is needed, and it is the fastest way in; a duplicate would fail the batch loudly.
+        # Binary, with the columns' types declared: psycopg then writes each value with its
+        # binary dumper, a fraction of the client's time for text (a UUID or a timestamp is
+        # formatted as text in Python), and PostgreSQL parses less.
         with conn.cursor() as cur:
             for table, rows in (
                 ("orders", batch.new_orders),
@@ -416,22 +419,27 @@ class OrderTimelineProjection:
             ):
                 if not rows:
                     continue
-                copy = sql.SQL("COPY {s}.{t} ({c}) FROM STDIN").format(
+                columns = _COLUMNS[table]
+                copy = sql.SQL("COPY {s}.{t} ({c}) FROM STDIN (FORMAT binary)").format(
                     s=s, t=sql.Identifier(table),
-                    c=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS[table])),
+                    c=sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns),
                 )
                 with cur.copy(copy) as writer:
+                    writer.set_types([kind for _, kind in columns])
                     for row in rows:
                         writer.write_row(row)
 
 
-_COLUMNS: dict[str, tuple[str, ...]] = {
-    "orders": ("order_id", "currency"),
-    "lines": ("order_id", "line_id", "sku"),
-    "labels": ("order_id", "ref_id", "label"),
-    "items": ("item_id", "sku", "location_id"),
-    "entries": ("order_id", "log_transaction", "position", "recorded_at", "type", "actor",
-                "role", "channel", "reason", "summary", "command_id"),
+# Each table's columns as the batch's rows hold them: (name, PostgreSQL type).
+_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "orders": (("order_id", "uuid"), ("currency", "text")),
+    "lines": (("order_id", "uuid"), ("line_id", "text"), ("sku", "text")),
+    "labels": (("order_id", "uuid"), ("ref_id", "uuid"), ("label", "text")),
+    "items": (("item_id", "uuid"), ("sku", "text"), ("location_id", "text")),
+    "entries": (("order_id", "uuid"), ("log_transaction", "int8"), ("position", "int8"),
+                ("recorded_at", "timestamptz"), ("type", "text"), ("actor", "text"),
+                ("role", "text"), ("channel", "text"), ("reason", "text"), ("summary", "text"),
+                ("command_id", "uuid")),
 }
 
 
