@@ -522,7 +522,7 @@ def _collector_paused() -> Iterator[None]:
     a collection after a rebuild with the collector off finds nothing), so reference
     counting frees everything it allocates, and the collector's passes only walk the batch
     in hand and the projections' state again and again. Over a 1M-event log they took
-    13–23% of a group's rebuild time, and switching them off took ~11% off the CPU time of
+    14–23% of a group's rebuild time, and switching them off took ~11% off the CPU time of
     rebuilding all five read models in parallel. The previous setting comes back afterwards,
     with what the fill left alive (the projections' state, up to hundreds of MB) frozen: it
     holds no cycles, and the next collection would otherwise walk all of it at once (1.4–1.8
