@@ -1,11 +1,12 @@
-"""A rebuild fills its generations with the garbage collector off (``projections.engine``).
+"""Rebuild processes rebuild with the garbage collector off (``projections.parallel_rebuild``).
 
-That is safe only while filling makes no reference cycles: everything it allocates must be
-freed by reference counting, or memory would grow with the log. These tests rebuild every
-read model over a demo shop (every lifecycle path, so every event type and handler) with
-the collector off and count what a collection finds afterwards, frozen objects included; a
-projection that makes a cycle per event shows that the count would see it (negative
-control).
+That is safe only while rebuilding makes no reference cycles: everything it allocates must
+be freed by reference counting, or memory would grow with the log. These tests rebuild
+every read model over a demo shop (every lifecycle path, so every event type and handler)
+with the collector off and count what a collection finds afterwards, frozen objects
+included; a projection that makes a cycle per event shows that the count would see it
+(negative control). A rebuild in a server's thread (``engine.rebuild``) leaves the
+collector alone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from application.bootstrap import create_order_management
 from application.demo import fill_demo
 from application.settings import Settings
 from projections import registry
-from projections.engine import ProjectedEvent, rebuild_together
+from projections.engine import ProjectedEvent, rebuild, rebuild_together
+from projections.parallel_rebuild import collector_paused, rebuild_in_parallel
 from tests.projections.counting import CountingProjection
 
 
@@ -79,14 +81,40 @@ def test_a_projection_that_makes_cycles_is_seen(demo_url: str) -> None:
     assert _unreachable_after_rebuild(demo_url, [_CyclingProjection()]) >= int(row[0])
 
 
-def test_the_rebuild_gives_the_collector_back_as_it_found_it(demo_url: str) -> None:
+def test_a_parallel_rebuild_pauses_the_collector_and_gives_it_back(demo_url: str) -> None:
+    seen: list[bool] = []
+
+    def progress(_: int) -> None:
+        seen.append(gc.isenabled())
+
     assert gc.isenabled()
+    rebuild_in_parallel(demo_url, registry.select(["order_status"]), workers=1,
+                        batch_size=500, on_progress=progress)
+    assert seen
+    assert not any(seen)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        rebuild_in_parallel(demo_url, registry.select(["order_status"]), workers=1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_collector_is_off_while_paused_only() -> None:
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_a_rebuild_in_a_servers_thread_leaves_the_collector_alone(demo_url: str) -> None:
+    seen: list[bool] = []
+
+    def progress(_: int) -> None:
+        seen.append(gc.isenabled())
+
     with psycopg.connect(demo_url, autocommit=True) as conn:
-        rebuild_together(conn, registry.select(["order_status"]), batch_size=500)
-        assert gc.isenabled()
-        gc.disable()
-        try:
-            rebuild_together(conn, registry.select(["order_status"]), batch_size=500)
-            assert not gc.isenabled()
-        finally:
-            gc.enable()
+        rebuild(conn, registry.select(["order_status"])[0], batch_size=500,
+                on_progress=progress)
+    assert seen
+    assert all(seen)
