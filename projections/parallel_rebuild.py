@@ -25,7 +25,6 @@ from typing import Any
 
 import psycopg
 
-from application.bootstrap import tune_garbage_collector
 from projections import registry
 from projections.engine import Projection, rebuild_together
 
@@ -157,7 +156,7 @@ def _rebuild_group(
 ) -> None:
     """A worker process: rebuild ``names`` together, reporting progress and the outcome."""
     try:
-        tune_garbage_collector()
+        # The collector stays off for the whole rebuild, so it needs no tuning here.
         with psycopg.connect(database_url, autocommit=True) as conn, collector_paused():
             generations = rebuild_together(
                 conn, registry.select(names), batch_size=batch_size,
