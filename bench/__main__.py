@@ -66,7 +66,7 @@ def _http(database_url: str, options: Options) -> tuple[list[Result], list[str]]
 
 
 def _reads(database_url: str, options: Options) -> tuple[list[Result], list[str]]:
-    return reads.run(database_url, rounds=1 if options.quick else 2)
+    return reads.run(database_url)
 
 
 def _lag(database_url: str, options: Options) -> tuple[list[Result], list[str]]:

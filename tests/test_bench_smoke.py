@@ -139,7 +139,7 @@ def test_the_read_benchmark_reads_the_same_events_both_ways(
     url = make_database()
     history = build_history(url, 800, seed=4)
 
-    [result], [note, hybrid] = reads.run(url, rounds=1, hybrid_events=300)
+    [result], [note, hybrid] = reads.run(url, turn_pages=1, hybrid_events=300)
 
     assert result.row == 5
     assert result.value > 0
@@ -151,6 +151,22 @@ def test_the_read_benchmark_reads_the_same_events_both_ways(
         same_bytes = conn.execute(f"SELECT count(*) FROM {reads.BYTES_TABLE}").fetchone()
     assert library == (history.events,)
     assert same_bytes == (300,)
+
+
+def test_the_read_benchmark_reads_both_sides_to_their_end_in_turns() -> None:
+    steps: list[str] = []
+
+    def pages(name: str, count: int) -> reads.Pages:
+        yield 0  # connecting
+        for _ in range(count):
+            steps.append(name)
+            yield 10
+
+    timed = reads.interleaved({"ours": pages("ours", 5), "theirs": pages("theirs", 2)}, 2)
+
+    assert steps == ["ours", "ours", "theirs", "theirs", "ours", "ours", "ours"]
+    assert [events for events, _ in timed.values()] == [50, 20]
+    assert all(seconds > 0 for _, seconds in timed.values())
 
 
 def test_the_read_baseline_holds_what_the_librarys_own_transcoder_writes(
