@@ -236,6 +236,7 @@ class Decoder:
                          if logged.subject_id is None and plans[logged.topic].prefetch])
         try:
             event_from = mapper.event_from
+            projected = tuple.__new__  # ProjectedEvent(...) without its __new__'s frame
             decoded = []
             for logged in batch:
                 plan = plans[logged.topic]
@@ -243,7 +244,7 @@ class Decoder:
                     logged.topic, logged.state, logged.originator_id, logged.originator_version,
                     logged.subject_id, logged.subject_key, open_personal=plan.open_personal,
                 ) if plan.decode else None
-                decoded.append(ProjectedEvent(logged, event))
+                decoded.append(projected(ProjectedEvent, (logged, event)))
             return decoded
         finally:
             mapper.forget_prefetched()

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from application import transcoding
 from application.transcoding import OrjsonTranscoder, TranscodingError
 
 
@@ -105,3 +106,30 @@ def test_a_stored_value_reads_back_as_stored_even_where_todays_rules_would_refus
     address = OrjsonTranscoder().decode(stored)
     assert type(address).__name__ == "Address"
     assert address.country == "Germany"
+
+
+def test_an_id_read_again_is_the_same_immutable_uuid() -> None:
+    order = uuid4()
+    stored = OrjsonTranscoder().encode({"order_id": order, "lines": (order,)})
+
+    first, second = OrjsonTranscoder().decode(stored), OrjsonTranscoder().decode(stored)
+
+    assert first["order_id"] == order
+    assert type(first["order_id"]) is UUID
+    assert first["order_id"] is second["order_id"] is second["lines"][0]
+    with pytest.raises(TypeError):
+        first["order_id"].int = 1  # shared safely: no one can change it
+
+
+def test_the_ids_kept_for_reuse_never_grow_past_their_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transcoding, "RECENT_UUIDS_KEPT", 8)
+    ids = [uuid4() for _ in range(30)]
+
+    back = [OrjsonTranscoder().decode(OrjsonTranscoder().encode(i)) for i in ids]
+
+    assert back == ids
+    assert len(transcoding._RECENT_UUIDS) <= 8
+    # Ids in other forms than the canonical one still read back.
+    assert OrjsonTranscoder().decode(b'{"$uuid":"%s"}' % ids[0].hex.encode()) == ids[0]
