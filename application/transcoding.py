@@ -203,7 +203,19 @@ _UNTAGGERS: dict[str, Callable[[Any], Any]] = {
 
 
 def _untag_list(items: list[Any]) -> list[Any]:
-    return [v if type(v) in _PLAIN else _untag(v) for v in items]
+    """A decoded list's items untagged, in place (``_untag_fields``'s way, for a list)."""
+    for i, v in enumerate(items):
+        kind = type(v)
+        if kind is dict:
+            if len(v) == 1:
+                for key in v:
+                    untag = _UNTAGGERS.get(key)
+                    items[i] = untag(v[key]) if untag is not None else _untag(v)
+            else:
+                items[i] = _untag_fields(v)
+        elif kind is list:
+            items[i] = _untag_list(v)
+    return items
 
 
 def _untag_fields(fields: dict[str, Any]) -> dict[str, Any]:
