@@ -19,6 +19,10 @@ that the mechanism can change in one place.
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -118,6 +122,54 @@ def read_log(
     with conn.cursor(row_factory=_logged_events, binary=True) as cur:
         cur.execute(sql, params, prepare=True)
         return cur.fetchall()
+
+
+def read_ahead(
+    conn: psycopg.Connection[Any], after: LogCursor, limit: int = 500
+) -> Iterator[list[LoggedEvent]]:
+    """Every page of the log after ``after``, in order, as successive ``read_log`` calls
+    would give them; each page is read while the caller handles the one before.
+
+    Reading a page means waiting for PostgreSQL to select and send it, which the reader's
+    process spends idle (about a sixth of reading and decoding the log, measured on the
+    bench log). Here a thread reads the next pages meanwhile, up to two ahead, on a
+    connection of its own opened with ``conn``'s parameters (``conn`` stays the caller's:
+    a rebuild writes on it). The cursor is carried from each page's last event exactly as
+    a caller of ``read_log`` carries it, so the pages are as gap-safe. Leaving the loop,
+    or closing the iterator, stops the thread and closes its connection; an error in the
+    thread is raised to the caller.
+    """
+    info = conn.info
+    # A page waits here while the thread reads the one after it: two pages ahead, so that
+    # the caller never waits for the thread to get the GIL and send its next query.
+    pages: queue.Queue[list[LoggedEvent] | BaseException] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            with psycopg.connect(info.dsn, password=info.password, autocommit=True) as own:
+                cursor = after
+                while not stop.is_set():
+                    page = read_log(own, cursor, limit)
+                    pages.put(page)
+                    if not page:
+                        return
+                    cursor = page[-1].cursor
+        except BaseException as error:  # handed to the caller, raised there
+            pages.put(error)
+
+    reader = threading.Thread(target=read, name="log-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while page := pages.get():
+            if isinstance(page, BaseException):
+                raise page
+            yield page
+    finally:
+        stop.set()
+        while reader.is_alive():  # it may be waiting to hand over a page
+            with contextlib.suppress(queue.Empty):
+                pages.get(timeout=0.01)
 
 
 @dataclass(frozen=True)

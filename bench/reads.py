@@ -1,9 +1,10 @@
 """Figure 5: reading and decoding the whole log in order, against the library's reader.
 
-Evident reads with ``application.log_reader.read_log`` (gap-safe: below the snapshot horizon,
-in (transaction, position) order, pages of 500) and decodes each page with the projection
+Evident reads with ``application.log_reader.read_ahead`` (``read_log``'s pages: gap-safe,
+below the snapshot horizon, in (transaction, position) order, pages of 500; the next pages
+read by a thread while this one is decoded) and decodes each page with the projection
 engine's ``Decoder`` (the library's mapper with our orjson transcoder, personal data opened
-with the keys read with their events) — exactly what a projection worker does before applying.
+with the keys read with their events) — exactly what a rebuild does before applying.
 
 The baseline is the library as it comes: its ``PostgresApplicationRecorder`` and
 ``select_notifications`` over a library-format ``stored_events`` table (created by that
@@ -15,7 +16,9 @@ log and encoded by that transcoder (personal data stays sealed: the baseline doe
 it, so it does strictly less work than Evident's decoder).
 
 Each side reads the whole log once; the two take turns of ``TURN_PAGES`` pages, so that a
-slow stretch of a shared machine lands on both (``interleaved``).
+slow stretch of a shared machine lands on both (``interleaved``). Evident's read-ahead goes
+on during the library's turn for up to two pages (2% of a turn), and takes the CPU it
+needs to parse them from the library's.
 
 A note gives, for comparison, the library's reader over the same bytes Evident stores,
 decoded with Evident's own transcoder (over the first ``HYBRID_EVENTS`` events, to keep the
@@ -44,7 +47,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import resolve_topic
 
 from application.event_store import EVENTS_TABLE, datastore_for
-from application.log_reader import LogCursor, read_log
+from application.log_reader import LogCursor, read_ahead
 from application.personal_data import PersonalData
 from application.transcoding import OrjsonTranscoder
 from bench.common import register_dataclasses, status
@@ -65,14 +68,13 @@ Pages = Generator[int, None, None]  # a reader, one page per step: the events it
 
 def evident_pages(database_url: str) -> Pages:
     """Evident's reader, one page per step: how many events each page decoded to. The first
-    step only connects (so that connecting is not timed)."""
+    step only connects (so that connecting is not timed; the read-ahead's own connection,
+    opened as reading starts, is)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         decoder = Decoder.for_connection(conn)
-        cursor = LogCursor.start()
         yield 0
-        while batch := read_log(conn, cursor, PAGE):
+        for batch in read_ahead(conn, LogCursor.start(), PAGE):
             yield len(decoder.decode_batch(batch))
-            cursor = batch[-1].cursor
 
 
 def library_transcoder() -> JSONTranscoder:

@@ -35,7 +35,7 @@ from eventsourcing.utils import resolve_topic
 from psycopg import sql
 
 from application.event_store import NOTIFY_CHANNEL
-from application.log_reader import LogCursor, LoggedEvent, count_after, read_log
+from application.log_reader import LogCursor, LoggedEvent, count_after, read_ahead, read_log
 from application.personal_data import PERSONAL_FIELDS, KeyStore, PersonalDataMapper, event_type
 
 log = logging.getLogger("evident.projections")
@@ -532,7 +532,8 @@ def _fill_together(
 
     cursor = min(t.cursor for t in current().values())
     wanted = wanted_by(projections)
-    while batch := read_log(conn, cursor, batch_size):
+    # The next batch is read while this one is decoded and applied.
+    for batch in read_ahead(conn, cursor, batch_size):
         decoded = decoder.decode_batch(batch, wanted)
         tracked = current()
         targets = [(p, schema_name(p.name, tracked[p.name].generation)) for p in projections]
@@ -557,7 +558,6 @@ def _fill_together(
                 catch_up_once(conn, projection, decoder, batch_size,
                               generation=tracked[projection.name].generation)
             raise
-        cursor = batch[-1].cursor
         if on_progress:
             on_progress(len(batch))
 
