@@ -4,7 +4,7 @@ Evident's API is served as an operator serves it — ``oms serve`` (uvicorn, one
 process, no access log) in a subprocess on 127.0.0.1 — and receives ``POST /v1/orders``
 with two lines reserving at two locations, each request a different order. The baseline is
 a trivial FastAPI app with one validated ``POST`` (a small pydantic model, no database)
-served by ``python -m bench.http`` through the same ``uvicorn.run`` call and settings,
+served by ``python -m bench.http`` through the same call and settings (``serve_app``),
 receiving the same request bodies. The load comes from ``wrk`` (32 connections, back to
 back, a fixed window after a warm-up), whose cost per request is a small fraction of either
 server's, so that both are measured at their own limits on the shared 2 cores; where wrk is
@@ -45,6 +45,7 @@ from bench.common import (
     stock_evident,
 )
 from bench.report import Result
+from interfaces.serving import serve_app
 
 NAME = "http"
 CONNECTIONS = 32
@@ -99,10 +100,8 @@ def trivial_app() -> FastAPI:
 
 
 def _serve_trivial(host: str, port: int) -> None:
-    import uvicorn  # noqa: PLC0415
-
-    # The same call and settings as ``interfaces.cli._serve``.
-    uvicorn.run(trivial_app(), host=host, port=port, log_level="warning", access_log=False)
+    # The same call and settings as ``oms serve`` (the bench runs it with OMS_LOG_LEVEL=WARNING).
+    serve_app(trivial_app(), host, port, "warning")
 
 
 # --- the load ----------------------------------------------------------------------------------

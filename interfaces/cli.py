@@ -12,7 +12,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime
 from types import FrameType
@@ -30,6 +30,7 @@ from application.personal_data import KeyStore, PersonalDataMapper
 from application.settings import Settings
 from interfaces import logs
 from interfaces.progress import progress
+from interfaces.serving import serve_app
 from interfaces.supervisor import Supervisor
 from projections import registry
 from projections.engine import (
@@ -189,14 +190,14 @@ def cmd_project(settings: Settings, names: Sequence[str]) -> None:
         worker.run()
 
 
-def _serve(settings: Settings, url: str, host: str, port: int) -> None:
-    import uvicorn  # noqa: PLC0415 — only the serving commands need the server
-
+def _serve(
+    settings: Settings, url: str, host: str, port: int,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     from interfaces.http.app import create_app  # noqa: PLC0415
 
-    app = create_app(settings, url, tune_gc=True)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                access_log=False)
+    serve_app(create_app(settings, url, tune_gc=True), host, port, settings.log_level.lower(),
+              on_ready=on_ready)
 
 
 def cmd_serve(settings: Settings, host: str | None, port: int | None) -> None:
@@ -247,11 +248,15 @@ def cmd_run(settings: Settings, host: str | None, port: int | None) -> None:
         worker = Supervisor("projection worker",
                             [sys.executable, "-m", "interfaces.cli", "project"], env)
         worker.start()
-        print(f"Evident is running: API http://{host}:{port}  docs http://{host}:{port}/docs"
-              f"  care console http://{host}:{port}/console  (Ctrl-C stops everything;"
-              " `oms demo` in another terminal fills it with demo data)", file=sys.stderr)
+
+        def announce() -> None:
+            print(f"Evident is running: API http://{host}:{port}  docs"
+                  f" http://{host}:{port}/docs  care console http://{host}:{port}/console"
+                  "  (Ctrl-C stops everything; `oms demo` in another terminal fills it with"
+                  " demo data)", file=sys.stderr, flush=True)
+
         try:
-            _serve(settings, url, host, port)
+            _serve(settings, url, host, port, on_ready=announce)
         finally:
             worker.stop()
 
