@@ -66,7 +66,6 @@ ANNOUNCE_INTERVAL = 0.005
 SCHEMA_LOCK_KEY = 0x45564944  # "EVID"
 
 
-
 def _chain_hash(row: str) -> str:
     """The SQL of an event's chained hash (``previous``: the hash of the event before it),
     for the event ``row`` names: one template for the SQL function and the trigger."""

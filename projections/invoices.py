@@ -255,7 +255,6 @@ _DOCUMENT_COLUMNS = (
 )
 
 
-
 _COLUMNS = (
     "number, ordinal, order_id, customer_id, kind, currency, lines, subtotal, tax, total,"
     " issued_at, source, source_id"

@@ -39,12 +39,6 @@ from tests.projections.support import catch_up, schema_of
 ADDRESS = Address("Jo Doe", "Main St 1", "Flat 2", "Berlin", "10115", "DE")
 
 
-
-
-
-
-
-
 @dataclass(frozen=True)
 class History:
     customer: UUID

@@ -33,8 +33,6 @@ def ana() -> Envelope:
     return Envelope(actor="ana", role="agent", channel="console")
 
 
-
-
 def stocked_shop(oms: OrderManagement) -> UUID:
     """berlin-dc ships first and holds 1 JEANS-32 and 1 BELT-1; hamburg-store holds 1 jeans,
     so an order for two jeans is split. Returns a registered customer's id."""

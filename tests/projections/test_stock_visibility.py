@@ -32,8 +32,6 @@ LOCATIONS = ("berlin-dc", "hamburg-store")
 SKUS = ("JEANS-32", "BELT-1", "SOCKS-3")
 
 
-
-
 def shop(oms: OrderManagement) -> UUID:
     oms.add_location(location_id="berlin-dc", name="Berlin DC", kind=LocationKind.WAREHOUSE,
                      priority=1, envelope=OPS)

@@ -37,8 +37,6 @@ def backorder_age(request: Request) -> timedelta:
     return timedelta(seconds=request.app.state.settings.care_backorder_age)
 
 
-
-
 @router.get("/v1/customers/{customer_id}/dashboard")
 def customer_dashboard(
     customer_id: UUID,
@@ -55,8 +53,6 @@ def customer_dashboard(
     if principal.masked:
         dashboard = care.mask_dashboard(dashboard)
     return JSONResponse(dashboard, headers=position_header(position))
-
-
 
 
 def _parse_cursor(parts: list[Any]) -> tuple[datetime, str]:

@@ -33,10 +33,6 @@ from projections.care import MASK
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 
-
-
-
-
 @router.post("", status_code=201, response_model=CommandOut)
 async def register_customer(
     body: CustomerIn, oms: OMS, envelope: WriteEnvelope, response: Response

@@ -29,18 +29,11 @@ from projections import invoices
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
 
 
-
 def _parse_cursor(parts: list[Any]) -> int:
     (ordinal,) = parts
     if not isinstance(ordinal, int):
         raise TypeError(ordinal)
     return ordinal
-
-
-
-
-
-
 
 
 @router.get("")

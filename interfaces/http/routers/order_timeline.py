@@ -71,8 +71,6 @@ class TimelineOut(BaseModel):
     next_cursor: str | None
 
 
-
-
 def _parse_cursor(parts: list[Any]) -> tuple[int, int]:
     transaction, position = parts
     if not isinstance(transaction, int) or not isinstance(position, int):

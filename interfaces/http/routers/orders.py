@@ -73,12 +73,8 @@ from projections import order_status
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 
-
-
 def _parse_cursor(parts: list[Any]) -> tuple[datetime, UUID]:
     return datetime.fromisoformat(parts[0]), UUID(parts[1])
-
-
 
 
 def _lines(lines: list[LineQuantityIn]) -> list[LineQuantity]:

@@ -55,10 +55,6 @@ class StockListOut(BaseModel):
     next_cursor: str | None
 
 
-
-
-
-
 def _parse_cursor(parts: list[Any]) -> str:
     (sku,) = parts
     if not isinstance(sku, str):
