@@ -1,6 +1,6 @@
-"""Reading the log one page ahead (``read_ahead``): the same pages as ``read_log`` gives, in
-the same order, read by a thread on a connection of its own that ends with the loop, and
-whose errors reach the caller."""
+"""Reading the log ahead (``read_ahead``): the same pages as ``read_log`` gives, in the same
+order, read by a thread on a connection of its own that ends with the loop, and whose errors
+reach the caller."""
 
 from __future__ import annotations
 
