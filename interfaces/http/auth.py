@@ -58,6 +58,27 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+def principal_for(keys: dict[str, Principal], authorization: str | None) -> Principal:
+    """The principal whose key is the bearer token of ``authorization``; 401 otherwise."""
+    if not authorization:
+        raise _unauthorized("missing Authorization: Bearer <key> header")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("Authorization must be 'Bearer <key>'")
+    for key, principal in keys.items():
+        if hmac.compare_digest(key.encode(), token.strip().encode()):
+            return principal
+    raise _unauthorized("unknown API key")
+
+
+def admit(principal: Principal, roles: frozenset[str]) -> Principal:
+    """``principal`` if its role is one of ``roles``; 403 otherwise."""
+    if principal.role not in roles:
+        allowed = ", ".join(sorted(roles))
+        raise HTTPException(403, f"role {principal.role!r} may not do this ({allowed} may)")
+    return principal
+
+
 async def authenticate(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
@@ -67,25 +88,13 @@ async def authenticate(
     pool, a hand-off that costs more than the check; this one does not block, so it runs on
     the event loop. The same goes for every cheap dependency in ``interfaces.http``.
     """
-    if not authorization:
-        raise _unauthorized("missing Authorization: Bearer <key> header")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise _unauthorized("Authorization must be 'Bearer <key>'")
-    keys: dict[str, Principal] = request.app.state.api_keys
-    for key, principal in keys.items():
-        if hmac.compare_digest(key.encode(), token.strip().encode()):
-            return principal
-    raise _unauthorized("unknown API key")
+    return principal_for(request.app.state.api_keys, authorization)
 
 
 def require(roles: frozenset[str]) -> object:
     """A dependency that admits only ``roles``: 401 without a valid key, 403 for other roles."""
 
     async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
-        if principal.role not in roles:
-            allowed = ", ".join(sorted(roles))
-            raise HTTPException(403, f"role {principal.role!r} may not do this ({allowed} may)")
-        return principal
+        return admit(principal, roles)
 
     return Depends(check)

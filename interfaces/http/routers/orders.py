@@ -27,6 +27,7 @@ from interfaces.http.deps import (
     Reader,
     WriteEnvelope,
     command_answer,
+    command_response,
 )
 from interfaces.http.reading import (
     MAX_LIMIT,
@@ -82,7 +83,7 @@ def _lines(lines: list[LineQuantityIn]) -> list[LineQuantity]:
 
 
 @router.post("", status_code=201, response_model=OrderPlacedOut)
-async def place_order(body: OrderIn, oms: OMS, envelope: WriteEnvelope, response: Response) -> Any:
+async def place_order(body: OrderIn, oms: OMS, envelope: WriteEnvelope) -> Response:
     """Place an order; stock is reserved in the same transaction."""
     result = await run_bridged(
         oms.place_order,
@@ -104,9 +105,9 @@ async def place_order(body: OrderIn, oms: OMS, envelope: WriteEnvelope, response
         envelope=envelope,
     )
     order = result.aggregate
-    return command_answer(
+    return command_response(
         result,
-        response,
+        201,
         status=order.status.value,
         lines=[
             {
