@@ -73,7 +73,7 @@ def create_app(
         # Commands run on the event loop (application.bridge); their appends and version
         # lookups go through this asyncio pool.
         commands_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncRecentFirstPool(
-            database_url, min_size=1, max_size=settings.pool_size,
+            database_url, min_size=1, max_size=settings.command_pool_size,
             kwargs={"autocommit": True}, open=False,
         )
         await commands_pool.open()
