@@ -197,10 +197,9 @@ WRK_THREADS = 2
 
 
 def _load_wrk(base: str, customers: list[UUID], first_pair: int, sizes: Sizes,
-              seconds: float, warmup: float) -> Load:
-    """One window of load from wrk (C, a process of its own), after ``warmup`` seconds of it
-    unless 0: its cost per request is small enough that neither server is measured against
-    the generator's limits."""
+              seconds: float) -> Load:
+    """One window of load from wrk (C, a process of its own): its cost per request is small
+    enough that neither server is measured against the generator's limits."""
     pairs = CONNECTIONS * sizes.pairs_per_connection
     bodies = [orjson.dumps(_body(customers[n % len(customers)], first_pair + n)).decode()
               for n in range(pairs)]
@@ -218,8 +217,6 @@ def _load_wrk(base: str, customers: list[UUID], first_pair: int, sizes: Sizes,
                                  capture_output=True, text=True, check=True).stdout
             return out, _children_cpu() - cpu
 
-        if warmup:
-            wrk(warmup)
         out, cpu = wrk(seconds, latency=True)
     requests = int(_wrk_field(out, r"(\d+) requests in"))
     rate = float(_wrk_field(out, r"Requests/sec:\s+([\d.]+)"))
@@ -254,20 +251,22 @@ def _wrk_latency(out: str, percent: str) -> float:
     raise RuntimeError(f"http: wrk printed a latency without a unit: {value!r}")
 
 
-def _load(base: str, customers: list[UUID], first_pair: int, sizes: Sizes, seconds: float,
-          warmup: float = 0.0) -> Load:
+def _load(
+    base: str, customers: list[UUID], first_pair: int, sizes: Sizes, seconds: float
+) -> Load:
     """One window of load from wrk if the machine has it (``apt-get install wrk``), else
     from Python."""
     if shutil.which("wrk"):
-        return _load_wrk(base, customers, first_pair, sizes, seconds, warmup)
-    return _load_python(base, customers, first_pair, sizes, seconds, warmup)
+        return _load_wrk(base, customers, first_pair, sizes, seconds)
+    return _load_python(base, customers, first_pair, sizes, seconds)
 
 
 def _alternately(
     bases: dict[str, str], customers: list[UUID], first_pair: int, sizes: Sizes
 ) -> dict[str, Load]:
-    """Each side warmed up, then ``sizes.rounds`` windows each, taking turns (the order
-    reversed every round); a side's windows merged (see the module docstring)."""
+    """Each side warmed up (a window not counted), then ``sizes.rounds`` windows each,
+    taking turns (the order reversed every round); a side's windows merged (see the module
+    docstring)."""
     for side, base in bases.items():
         status(f"http: warming up {side}")
         _load(base, customers, first_pair, sizes, sizes.warmup)
@@ -294,7 +293,7 @@ def _merged(loads: list[Load]) -> Load:
 
 
 def _load_python(base: str, customers: list[UUID], first_pair: int, sizes: Sizes,
-                 seconds: float, warmup: float) -> Load:
+                 seconds: float) -> Load:
     clients = [httpx.Client(base_url=base, headers={"Authorization": f"Bearer {API_KEY}"},
                             timeout=30) for _ in range(CONNECTIONS)]
 
@@ -306,14 +305,13 @@ def _load_python(base: str, customers: list[UUID], first_pair: int, sizes: Sizes
 
     try:
         cpu = time.process_time()
-        run = drive(CONNECTIONS, seconds, post, warmup=warmup)
+        run = drive(CONNECTIONS, seconds, post, warmup=0.0)
         cpu = time.process_time() - cpu
     finally:
         for client in clients:
             client.close()
-    total = max(run.count, 1) * (seconds + warmup) / seconds
-    return Load(run.rate, run.percentile(50), run.percentile(99), cpu / total, run.errors,
-                run.first_error)
+    return Load(run.rate, run.percentile(50), run.percentile(99), cpu / max(run.count, 1),
+                run.errors, run.first_error)
 
 
 @contextlib.contextmanager
@@ -362,8 +360,9 @@ def run(database_url: str, sizes: Sizes = FULL) -> tuple[list[Result], list[str]
     notes = [
         f"4: oms serve (uvicorn, 1 process) vs a trivial validated FastAPI POST served alike;"
         f" load from {generator}, {CONNECTIONS} connections; both served at once, after a"
-        f" {sizes.warmup:g} s warm-up each {sizes.rounds} alternating windows of"
-        f" {sizes.window:g} s per side, median rate, highest window p99;"
+        f" {sizes.warmup:g} s warm-up each {sizes.rounds} alternating"
+        f" window{'s' if sizes.rounds > 1 else ''} of {sizes.window:g} s per side, median"
+        " rate, highest window p99;"
         f" p50 Evident {ours.p50 * 1e3:.1f} ms, trivial"
         f" {theirs.p50 * 1e3:.1f} ms; load generator CPU {ours.cpu_per_request * 1e3:.2f} /"
         f" {theirs.cpu_per_request * 1e3:.2f} ms per request (Evident / trivial) on the same"
