@@ -114,7 +114,7 @@ ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
 def command_answer(result: CommandResult, response: Response, **extra: Any) -> dict[str, Any]:
     """What every command answers (API.md): ``{id, version, position, ...}`` and an ETag."""
     response.headers["ETag"] = _etag(result)
-    return {"id": result.id, "version": result.version, "position": result.position, **extra}
+    return _answer(result, extra)
 
 
 def command_response(result: CommandResult, status_code: int, **extra: Any) -> Response:
@@ -123,11 +123,14 @@ def command_response(result: CommandResult, status_code: int, **extra: Any) -> R
     A route that returns a ``Response`` skips FastAPI's validation and serialisation of its
     answer through the ``response_model`` (which still documents it): measured in-process,
     some 12 us less per place-order. The bytes are the same (compact JSON, fields in the
-    model's order), which the HTTP contract tests hold against the model.
+    model's order), which ``tests/http/test_command_envelope.py`` holds against the model.
     """
-    body = {"id": result.id, "version": result.version, "position": result.position, **extra}
-    return Response(orjson.dumps(body), status_code, headers={"ETag": _etag(result)},
-                    media_type="application/json")
+    return Response(orjson.dumps(_answer(result, extra)), status_code,
+                    headers={"ETag": _etag(result)}, media_type="application/json")
+
+
+def _answer(result: CommandResult, extra: dict[str, Any]) -> dict[str, Any]:
+    return {"id": result.id, "version": result.version, "position": result.position, **extra}
 
 
 def _etag(result: CommandResult) -> str:
