@@ -3,9 +3,10 @@
 Commands run on the event loop through ``application.bridge``: the application stays
 synchronous, its database waits are awaited (no thread per command, no GIL hand-offs with
 the loop). Reads of read models are plain ``def`` endpoints on the read pool, which FastAPI
-runs in its thread pool. Two pure ASGI middlewares wrap every route: the body size limit
-outermost (nothing inside ever buffers an oversized body), then ``Idempotency-Key``
-handling, which needs the whole body to fingerprint.
+runs in its thread pool. Commands are admitted a few at a time (``interfaces.http.admission``).
+Two pure ASGI middlewares wrap every route: the body size limit outermost (nothing inside
+ever buffers an oversized body), then ``Idempotency-Key`` handling, which needs the whole
+body to fingerprint.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from application.order_management import OrderManagement
 from application.pools import AsyncRecentFirstPool, RecentFirstPool
 from application.settings import Settings
 from interfaces.http import problems
+from interfaces.http.admission import command_slots
 from interfaces.http.auth import parse_api_keys
 from interfaces.http.deps import document_envelope_headers
 from interfaces.http.idempotency import IdempotencyMiddleware, IdempotencyStore, document_header
@@ -83,6 +85,7 @@ def create_app(
         idempotency.open()
         app.state.oms = service
         app.state.read_pool = pool
+        app.state.command_slots = command_slots(settings.command_concurrency)
 
         async def refresh_pools() -> None:
             """After a request met a connection the database had dropped: test every idle

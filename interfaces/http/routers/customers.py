@@ -16,6 +16,7 @@ from application.bridge import run_bridged
 from domain.customer import Customer
 from domain.errors import AddressLabelExistsError
 from domain.values import ConsentChannel
+from interfaces.http.admission import CommandRoute
 from interfaces.http.deps import OMS, ExpectedVersion, Reader, WriteEnvelope, command_answer
 from interfaces.http.reading import AsOf, MinPosition
 from interfaces.http.schemas import (
@@ -30,7 +31,7 @@ from interfaces.http.schemas import (
 )
 from projections.care import MASK
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"])
+router = APIRouter(prefix="/v1/customers", tags=["customers"], route_class=CommandRoute)
 
 
 @router.post("", status_code=201, response_model=CommandOut)

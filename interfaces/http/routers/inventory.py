@@ -9,10 +9,11 @@ from fastapi import APIRouter, Path, Response
 from application.bridge import run_bridged
 from application.errors import InvalidRequestError
 from domain.values import LocationKind
+from interfaces.http.admission import CommandRoute
 from interfaces.http.deps import OMS, ExpectedVersion, WriteEnvelope, command_answer
 from interfaces.http.schemas import AdjustmentIn, CommandOut, LocationIn, ReceiptIn, SafetyStockIn
 
-router = APIRouter(tags=["inventory"])
+router = APIRouter(tags=["inventory"], route_class=CommandRoute)
 
 Sku = Annotated[str, Path(min_length=1, max_length=64)]
 

@@ -20,6 +20,7 @@ from application.bridge import run_bridged
 from application.errors import NotFoundError
 from domain.order_values import LineQuantity, NewLine, ReturnedLine
 from domain.values import Channel, ExceptionKind, HoldType, ReturnCondition
+from interfaces.http.admission import CommandRoute
 from interfaces.http.deps import (
     OMS,
     ExpectedVersion,
@@ -71,7 +72,7 @@ from interfaces.http.schemas import (
 )
 from projections import order_status
 
-router = APIRouter(prefix="/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=CommandRoute)
 
 
 def _parse_cursor(parts: list[Any]) -> tuple[datetime, UUID]:
