@@ -200,33 +200,63 @@ def test_a_poisoned_event_halts_the_projection_there_and_a_fix_resumes_it(
         assert len(_rows(conn, schema, "applied", "position")) == total
 
 
+def _stderr_lines(worker: subprocess.Popen[bytes]) -> list[str]:
+    """The lines ``worker`` writes to stderr, gathered by a thread as they come."""
+    lines: list[str] = []
+
+    def gather() -> None:
+        assert worker.stderr is not None
+        lines.extend(line.decode() for line in worker.stderr)
+
+    threading.Thread(target=gather, daemon=True).start()
+    return lines
+
+
 def test_two_workers_on_one_projection_exactly_one_applies(database_url: str) -> None:
     total = _history(database_url, orders=30)
+    names = ("order_status", "applied_events")
     command = [sys.executable, "-m", "tests.projections.counting", database_url, "5", "0.005"]
-    first = subprocess.Popen(command, stderr=subprocess.PIPE)
-    second = subprocess.Popen(command, stderr=subprocess.PIPE)
+    workers = [subprocess.Popen(command, stderr=subprocess.PIPE) for _ in range(2)]
+    logs = [_stderr_lines(worker) for worker in workers]
+
+    def decided(log: list[str], name: str) -> bool:
+        return any(f"projection {name}: " in line for line in list(log))
+
     try:
         deadline = time.monotonic() + 60
         with psycopg.connect(database_url, autocommit=True) as conn:
+            # Caught up, and both workers past start-up: each has said, for each projection,
+            # whether it applies it or stands by (a worker still starting holds a passing DDL
+            # lock, and has not yet tried to take any projection).
             while time.monotonic() < deadline:
                 status = {s["name"]: s for s in projection_status(conn)}
-                if len(status) == 2 and all(s["lag_events"] == 0 for s in status.values()):
+                if (len(status) == 2 and all(s["lag_events"] == 0 for s in status.values())
+                        and all(decided(log, name) for log in logs for name in names)):
                     break
                 time.sleep(0.2)
             live = live_schema(conn, "applied_events")
             assert live is not None
             assert len(_rows(conn, live[0], "applied", "position")) == total
-            holders = conn.execute(
-                "SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory'"
-                " AND granted AND database = (SELECT oid FROM pg_database"
+            held = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND database = (SELECT oid FROM pg_database"
                 " WHERE datname = current_database())"
             ).fetchone()
-            assert holders == (1,), "both workers hold projection locks"
+            assert held == (2,), "each of the two projections is held by one worker"
     finally:
-        for worker in (first, second):
+        for worker in workers:
             worker.terminate()
-        outputs = [w.communicate(timeout=20)[1].decode() for w in (first, second)]
-    assert sum("standing by" in out for out in outputs) == 1, outputs
+        for worker in workers:
+            worker.wait(timeout=20)
+    outputs = ["".join(log) for log in logs]
+    # Locks are per projection: one worker may take both, or (starting at the same moment)
+    # each take one; either way each projection has exactly one worker applying it.
+    for name in names:
+        applying = [f"projection {name}: this worker applies it" in out for out in outputs]
+        standing_by = [f"projection {name}: another worker applies it; standing by" in out
+                       for out in outputs]
+        assert sorted(applying) == [False, True], outputs
+        assert standing_by == [not each for each in applying], outputs
 
 
 def _caught_up(database_url: str, names: int, seconds: float = 30) -> dict[str, Any]:
