@@ -11,9 +11,10 @@ server's. Measured in alternating runs of ``bench/http.py`` (32 connections plac
 orders): with 4 at a time p99 was 31-37 ms at 1,435-1,575 orders/s; with all 32 at once
 57-69 ms at 1,392-1,409 orders/s (2 at a time and 8 did about as well as 4).
 
-Only commands wait: reads (``GET``, ``HEAD``) are answered as they come, in the thread pool
-(a slow report must not hold up orders, nor orders a report). A command is admitted before
-its body is parsed and leaves once its answer is built; the answer is sent outside.
+Only commands wait: reads (``GET``, ``HEAD``, ``OPTIONS``) are answered as they come
+(in the thread pool: a slow report must not hold up orders, nor orders a report). A command
+is admitted before its body is parsed and leaves once its answer is built; the answer is
+sent outside.
 """
 
 from __future__ import annotations
