@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from application.bootstrap import create_order_management, tune_garbage_collector
@@ -126,13 +126,7 @@ def create_app(
     # Added last is outermost: the size limit sees requests before idempotency buffers them.
     app.add_middleware(IdempotencyMiddleware, store=idempotency, api_keys=api_keys)
     app.add_middleware(BodyLimitMiddleware)
-    # FastAPI tries the included routers in this order for every request: orders first, as
-    # placing them is the busiest route (measured: 17 us less per place-order than fourth).
-    routers = (
-        orders.router, order_timeline.router, health.router, customers.router,
-        inventory.router, invoices.router, care.router, projections.router, stock.router,
-        audit.router, console.router,
-    )
+    routers = api_routers()
     for router in routers:
         app.include_router(router, responses=problems.DOCUMENTED)
     generate_openapi = app.openapi
@@ -143,3 +137,14 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented extension point
     return app
+
+
+def api_routers() -> tuple[APIRouter, ...]:
+    """Every router of the API, in the order FastAPI tries them for each request: orders
+    first, as placing them is the busiest route (measured: 17 us less per place-order than
+    fourth)."""
+    return (
+        orders.router, order_timeline.router, health.router, customers.router,
+        inventory.router, invoices.router, care.router, projections.router, stock.router,
+        audit.router, console.router,
+    )

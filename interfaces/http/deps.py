@@ -66,6 +66,11 @@ def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
     return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
 
 
+def is_command(route: APIRoute) -> bool:
+    """Whether ``route`` is a command: it takes the write ``envelope`` its events record."""
+    return _depends_on(route.dependant, envelope)
+
+
 def document_envelope_headers(
     openapi: dict[str, Any], routers: Iterable[APIRouter]
 ) -> dict[str, Any]:
@@ -77,7 +82,7 @@ def document_envelope_headers(
     paths = openapi.get("paths", {})
     for router in routers:
         for route in router.routes:
-            if not isinstance(route, APIRoute) or not _depends_on(route.dependant, envelope):
+            if not isinstance(route, APIRoute) or not is_command(route):
                 continue
             for method in sorted(route.methods or ()):
                 operation = paths.get(route.path_format, {}).get(method.lower())

@@ -11,12 +11,14 @@ from types import TracebackType
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from application.settings import Settings
 from interfaces.http.admission import CommandRoute, command_slots
-from interfaces.http.app import create_app
+from interfaces.http.app import api_routers, create_app
+from interfaces.http.deps import is_command
 from tests.http.conftest import API_KEYS, CLIENT, ok, register_customer
 
 
@@ -100,3 +102,11 @@ def test_a_concurrency_below_one_is_refused_naming_the_variable() -> None:
         Settings(OMS_COMMAND_CONCURRENCY=0)
     assert "OMS_COMMAND_CONCURRENCY" in str(refused.value)
     assert "greater than or equal to 1" in str(refused.value)
+
+
+def test_every_command_route_takes_a_slot() -> None:
+    """A command added to a router without ``CommandRoute`` would skip the queue."""
+    commands = [route for router in api_routers() for route in router.routes
+                if isinstance(route, APIRoute) and is_command(route)]
+    assert "/v1/orders" in {route.path for route in commands}
+    assert [route.path for route in commands if not isinstance(route, CommandRoute)] == []

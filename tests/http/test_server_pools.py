@@ -21,4 +21,3 @@ def test_commands_use_their_own_pool_sized_by_its_setting(database_url: str) -> 
         customer = register_customer(http)
         assert commands.get_stats()["requests_num"] == before + 1  # the append took one
         ok(http.get(f"/v1/customers/{customer}"))
-
