@@ -24,7 +24,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -124,6 +124,20 @@ def read_log(
         return cur.fetchall()
 
 
+def read_in_utc(conn: psycopg.Connection[Any]) -> None:
+    """Have ``conn``'s session give timestamps in UTC, as every reader of the log should.
+
+    psycopg hands each ``timestamptz`` back in the session's time zone. For any zone but
+    ``UTC`` itself (even the ``Etc/UTC`` a server is commonly given) that is a zoneinfo
+    conversion per value: on the benchmark log, loading ``recorded_at`` took 2.0 us of the
+    6 us a logged event takes to load, and 0.4 us in UTC. It also keeps what read models
+    write from the envelope's time (care's JSON, say) the same whatever zone a server or a
+    connection string sets: the instant never changed, only how it was spelt.
+    """
+    if conn.info.timezone is not UTC:
+        conn.execute("SET TIME ZONE 'UTC'")
+
+
 def read_ahead(
     conn: psycopg.Connection[Any], after: LogCursor, limit: int = 500
 ) -> Iterator[list[LoggedEvent]]:
@@ -134,10 +148,10 @@ def read_ahead(
     process spends idle (about a sixth of reading and decoding the log, measured on the
     bench log). Here a thread reads the next pages meanwhile, up to two ahead, on a
     connection of its own opened with ``conn``'s parameters (``conn`` stays the caller's:
-    a rebuild writes on it). The cursor is carried from each page's last event exactly as
-    a caller of ``read_log`` carries it, so the pages are as gap-safe. Leaving the loop,
-    or closing the iterator, stops the thread and closes its connection; an error in the
-    thread is raised to the caller.
+    a rebuild writes on it) and reading in UTC (``read_in_utc``). The cursor is carried
+    from each page's last event exactly as a caller of ``read_log`` carries it, so the
+    pages are as gap-safe. Leaving the loop, or closing the iterator, stops the thread and
+    closes its connection; an error in the thread is raised to the caller.
     """
     info = conn.info
     # A page waits here while the thread reads the one after it: two pages ahead, so that
@@ -148,6 +162,7 @@ def read_ahead(
     def read() -> None:
         try:
             with psycopg.connect(info.dsn, password=info.password, autocommit=True) as own:
+                read_in_utc(own)
                 cursor = after
                 while not stop.is_set():
                     page = read_log(own, cursor, limit)

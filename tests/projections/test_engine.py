@@ -9,12 +9,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from application.bootstrap import create_order_management
 from application.envelope import Envelope
@@ -308,6 +310,39 @@ def test_a_worker_reconnects_when_the_database_drops_its_connection(
         assert counted is not None
         # Every event once: the primary key refuses a second application.
         assert len(_rows(conn, counted[0], "applied", "position")) == total + 5
+
+
+class ZoneSeen(CountingProjection):
+    """Counts events, noting the time zone of the ``recorded_at`` each arrived with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.zones: set[Any] = set()
+
+    def apply(
+        self, conn: psycopg.Connection[Any], schema: str, events: Sequence[ProjectedEvent]
+    ) -> None:
+        self.zones.update(e.logged.recorded_at.tzinfo for e in events)
+        super().apply(conn, schema, events)
+
+
+def test_a_worker_reads_the_log_in_utc_whatever_zone_its_url_sets(database_url: str) -> None:
+    total = _history(database_url, orders=2)
+    seen = ZoneSeen()
+    in_kolkata = make_conninfo(database_url, options="-c TimeZone=Asia/Kolkata")
+    worker = Worker(in_kolkata, [seen], batch_size=5, poll_interval=0.1)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        _caught_up(database_url, names=1)
+    finally:
+        worker.stop()
+        thread.join(timeout=20)
+    assert seen.zones == {UTC}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        counted = live_schema(conn, "applied_events")
+        assert counted is not None
+        assert len(_rows(conn, counted[0], "applied", "position")) == total
 
 
 class SlowOrderStatus(OrderStatusProjection):

@@ -7,13 +7,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
 from application.envelope import Envelope
-from application.log_reader import LogCursor, LoggedEvent, read_ahead, read_log
+from application.log_reader import LogCursor, LoggedEvent, read_ahead, read_in_utc, read_log
 from application.order_management import OrderManagement
 
 
@@ -67,6 +68,26 @@ def test_it_gives_the_pages_read_log_gives_from_any_cursor(
         end = expected[-1][-1].cursor
         assert list(read_ahead(conn, end, 3)) == []
     assert _readers() == []
+
+
+def test_it_reads_in_utc_whatever_zone_the_connection_was_given(
+    database_url: str, oms: OrderManagement, agent: Envelope
+) -> None:
+    """The instants are the ones ``read_log`` gives in the caller's zone, spelt in UTC, so
+    read models write the same text whatever zone a server or a connection string sets."""
+    _register(oms, agent, 3)
+    with psycopg.connect(database_url, autocommit=True,
+                         options="-c TimeZone=Asia/Kolkata") as conn:
+        in_kolkata = read_log(conn, LogCursor.start(), 10)
+        assert {e.recorded_at.utcoffset() for e in in_kolkata} == {timedelta(hours=5, minutes=30)}
+
+        ahead = [event for page in read_ahead(conn, LogCursor.start(), 2) for event in page]
+        assert ahead == in_kolkata  # the same instants (and everything else)
+        assert all(e.recorded_at.tzinfo is UTC for e in ahead)
+        assert str(conn.execute("SHOW TimeZone").fetchone()[0]) == "Asia/Kolkata"  # the caller's
+
+        read_in_utc(conn)
+        assert all(e.recorded_at.tzinfo is UTC for e in read_log(conn, LogCursor.start(), 10))
 
 
 @pytest.fixture
