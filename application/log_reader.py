@@ -112,10 +112,13 @@ def read_log(
     *,
     guarded: bool = True,
 ) -> list[LoggedEvent]:
-    """The next ``limit`` events after ``after`` that can never be preceded by a later commit.
+    """The next ``limit`` events after ``after`` that can never be preceded by a later commit,
+    their ``recorded_at`` in UTC: the first read on a connection sets its session's time zone
+    to UTC (``_in_utc``), so a reader's connection should be its own.
 
     ``guarded=False`` reads by position alone and exists only for the negative control.
     """
+    _in_utc(conn)
     sql = _READ_GUARDED if guarded else _READ_UNGUARDED
     params = {"tx": str(after.transaction), "pos": after.position, "limit": limit}
     # Binary results: states arrive as their bytes (not hex to decode), ids as 16 bytes.
@@ -124,15 +127,16 @@ def read_log(
         return cur.fetchall()
 
 
-def read_in_utc(conn: psycopg.Connection[Any]) -> None:
-    """Have ``conn``'s session give timestamps in UTC, as every reader of the log should.
+def _in_utc(conn: psycopg.Connection[Any]) -> None:
+    """Have ``conn``'s session give timestamps in UTC, as every reader of the log does.
 
     psycopg hands each ``timestamptz`` back in the session's time zone. For any zone but
     ``UTC`` itself (even the ``Etc/UTC`` a server is commonly given) that is a zoneinfo
     conversion per value: on the benchmark log, loading ``recorded_at`` took 2.0 us of the
     6 us a logged event takes to load, and 0.4 us in UTC. It also keeps what read models
     write from the envelope's time (care's JSON, say) the same whatever zone a server or a
-    connection string sets: the instant never changed, only how it was spelt.
+    connection string sets, and whichever connection read them: the instant never changed,
+    only how it was spelt.
     """
     if conn.info.timezone is not UTC:
         conn.execute("SET TIME ZONE 'UTC'")
@@ -148,10 +152,10 @@ def read_ahead(
     process spends idle (about a sixth of reading and decoding the log, measured on the
     bench log). Here a thread reads the next pages meanwhile, up to two ahead, on a
     connection of its own opened with ``conn``'s parameters (``conn`` stays the caller's:
-    a rebuild writes on it) and reading in UTC (``read_in_utc``). The cursor is carried
-    from each page's last event exactly as a caller of ``read_log`` carries it, so the
-    pages are as gap-safe. Leaving the loop, or closing the iterator, stops the thread and
-    closes its connection; an error in the thread is raised to the caller.
+    a rebuild writes on it). The cursor is carried from each page's last event exactly as a
+    caller of ``read_log`` carries it, so the pages are as gap-safe. Leaving the loop, or
+    closing the iterator, stops the thread and closes its connection; an error in the
+    thread is raised to the caller.
     """
     info = conn.info
     # A page waits here while the thread reads the one after it: two pages ahead, so that
@@ -162,7 +166,6 @@ def read_ahead(
     def read() -> None:
         try:
             with psycopg.connect(info.dsn, password=info.password, autocommit=True) as own:
-                read_in_utc(own)
                 cursor = after
                 while not stop.is_set():
                     page = read_log(own, cursor, limit)

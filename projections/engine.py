@@ -35,14 +35,7 @@ from eventsourcing.utils import resolve_topic
 from psycopg import sql
 
 from application.event_store import NOTIFY_CHANNEL
-from application.log_reader import (
-    LogCursor,
-    LoggedEvent,
-    count_after,
-    read_ahead,
-    read_in_utc,
-    read_log,
-)
+from application.log_reader import LogCursor, LoggedEvent, count_after, read_ahead, read_log
 from application.personal_data import PERSONAL_FIELDS, KeyStore, PersonalDataMapper, event_type
 
 log = logging.getLogger("evident.projections")
@@ -778,7 +771,8 @@ class Worker:
         longer each time up to ``RECONNECT_MAX`` seconds. The session locks went with the
         old connection, so the projections are taken anew, each from its recorded cursor:
         a batch the database dropped was never committed, and nothing is applied twice."""
-        conn: psycopg.Connection[Any] | None = self._connect()
+        conn: psycopg.Connection[Any] | None = psycopg.connect(self.database_url,
+                                                              autocommit=True)
         while conn is not None:
             try:
                 with conn:
@@ -786,11 +780,6 @@ class Worker:
                 return
             except (psycopg.OperationalError, psycopg.InterfaceError) as lost:
                 conn = self._reconnect(lost)
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self.database_url, autocommit=True)
-        read_in_utc(conn)  # it reads the log on this connection
-        return conn
 
     def _reconnect(self, lost: psycopg.Error) -> psycopg.Connection[Any] | None:
         """A new connection once the database answers again, or None if stopped first."""
@@ -801,7 +790,7 @@ class Worker:
             if self.stopping.wait(wait):
                 return None
             try:
-                return self._connect()
+                return psycopg.connect(self.database_url, autocommit=True)
             except psycopg.OperationalError as error:
                 lost, wait = error, min(wait * 2, RECONNECT_MAX)
 
