@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -61,7 +61,7 @@ def project(database_url: str) -> Callable[[], None]:
     return run
 
 
-def ok(response: httpx.Response, status: int = 200) -> Any:
+def ok(response: httpx2.Response, status: int = 200) -> Any:
     """The body of a successful command or read, after checking its status; commands also
     answer ``{id, version, position}`` with an ``ETag`` of the version."""
     assert response.status_code == status, response.text
@@ -72,7 +72,7 @@ def ok(response: httpx.Response, status: int = 200) -> Any:
     return body
 
 
-def problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
+def problem(response: httpx2.Response, status: int, field: str | None = None) -> dict[str, Any]:
     """An RFC 9457 problem with ``status``; for 422 its ``errors`` name ``field``."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
