@@ -122,6 +122,7 @@ def create_app(
     app.state.settings = settings
     app.state.api_keys = api_keys
     app.state.database_url = database_url
+    app.state.rebuilds = projections.Rebuilds()
     problems.install(app)
     # Added last is outermost: the size limit sees requests before idempotency buffers them.
     app.add_middleware(IdempotencyMiddleware, store=idempotency, api_keys=api_keys)
