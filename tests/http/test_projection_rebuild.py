@@ -36,6 +36,13 @@ def _started(started: list[str], count: int) -> list[str]:
     return list(started)
 
 
+def _join_rebuilds() -> None:
+    """Wait for the server's rebuild threads, so none outlives its test's database."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("rebuild-"):
+            thread.join(30)
+
+
 def test_a_rebuild_switches_to_a_new_generation_that_holds_what_the_old_one_did(
     http: TestClient, project: Any, database_url: str
 ) -> None:
@@ -55,6 +62,7 @@ def test_a_rebuild_switches_to_a_new_generation_that_holds_what_the_old_one_did(
     while _live_generation(database_url, "stock_visibility") == before:
         assert time.monotonic() < deadline, "the rebuild did not switch within 30 s"
         time.sleep(0.05)
+    _join_rebuilds()
     assert ok(http.get("/v1/inventory/SKU-R", headers=ADMIN))["on_hand"] == 7
 
 
@@ -79,9 +87,7 @@ def test_asking_again_while_a_rebuild_runs_starts_no_second_one(
         assert "already" not in other["detail"]
     finally:
         release.set()
-    threads = [t for t in threading.enumerate() if t.name.startswith("rebuild-")]
-    for thread in threads:
-        thread.join(10)
+    _join_rebuilds()
 
     # Once it has finished, asking again starts a new one.
     release.clear()
@@ -90,6 +96,7 @@ def test_asking_again_while_a_rebuild_runs_starts_no_second_one(
         assert _started(started, 3) == ["care", "invoices", "care"]
     finally:
         release.set()
+    _join_rebuilds()
 
 
 def test_rebuilding_a_read_model_that_does_not_exist_is_404(http: TestClient) -> None:
