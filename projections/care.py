@@ -258,8 +258,7 @@ class CareProjection:
     """Maintains ``customers``, ``customer_notes``, ``orders``, ``open_returns`` and ``queue``."""
 
     name = NAME
-    # Its cost per event in a rebuild, to balance parallel rebuilds: µs per logged event
-    # rebuilding it alone (parallel_rebuild.weight).
+    # µs per logged event rebuilding it alone (units: parallel_rebuild.DEFAULT_WEIGHT).
     rebuild_weight = 35
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = (*_ORDER_EVENTS, *_CUSTOMER_EVENTS)

@@ -61,8 +61,7 @@ class InvoicesProjection:
     """Maintains ``documents`` (invoices and credit memos) and the data needed to issue them."""
 
     name = NAME
-    # Its cost per event in a rebuild, to balance parallel rebuilds: µs per logged event
-    # rebuilding it alone (parallel_rebuild.weight).
+    # µs per logged event rebuilding it alone (units: parallel_rebuild.DEFAULT_WEIGHT).
     rebuild_weight = 24
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = tuple(_HANDLED)

@@ -104,8 +104,7 @@ class OrderStatusProjection:
     """Maintains ``orders`` and ``order_skus`` in its generation's schema."""
 
     name = NAME
-    # Its cost per event in a rebuild, to balance parallel rebuilds: µs per logged event
-    # rebuilding it alone (parallel_rebuild.weight).
+    # µs per logged event rebuilding it alone (units: parallel_rebuild.DEFAULT_WEIGHT).
     rebuild_weight = 36
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = (Order.Event,)

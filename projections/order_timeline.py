@@ -280,8 +280,7 @@ class OrderTimelineProjection:
     """Maintains ``entries`` and its lookups (``orders``, ``lines``, ``labels``, ``items``)."""
 
     name = NAME
-    # Its cost per event in a rebuild, to balance parallel rebuilds: µs per logged event
-    # rebuilding it alone (parallel_rebuild.weight).
+    # µs per logged event rebuilding it alone (units: parallel_rebuild.DEFAULT_WEIGHT).
     rebuild_weight = 33
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = (Order.Event, InventoryItem.Created, *_ORDER_STOCK_EVENTS)

@@ -88,8 +88,7 @@ class StockVisibilityProjection:
     """Maintains ``items`` (per SKU and location) and ``skus`` (network totals)."""
 
     name = NAME
-    # Its cost per event in a rebuild, to balance parallel rebuilds: µs per logged event
-    # rebuilding it alone (parallel_rebuild.weight).
+    # µs per logged event rebuilding it alone (units: parallel_rebuild.DEFAULT_WEIGHT).
     rebuild_weight = 11
     # The events it reads; the engine decodes no others for it.
     handles: tuple[type, ...] = (InventoryItem.Event,)
