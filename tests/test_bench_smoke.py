@@ -150,6 +150,7 @@ def test_the_read_benchmark_reads_the_same_events_both_ways(
     assert result.value > 0
     assert result.baseline
     assert f"{history.events:,} events" in note
+    assert "personal data opened where a read model reads it: in Customer events" in note
     assert "every sealed box" in opened
     assert "first 300 events" in hybrid
     with psycopg.connect(url) as conn:
