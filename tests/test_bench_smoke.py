@@ -138,7 +138,7 @@ def test_the_http_benchmark_serves_both_apps(make_database: Callable[[], str]) -
     assert not any("failed" in note for note in notes)
 
 
-def test_the_read_benchmark_reads_the_same_events_both_ways(
+def test_the_read_benchmark_reads_the_same_events_in_each_reader(
     make_database: Callable[[], str],
 ) -> None:
     url = make_database()
