@@ -22,7 +22,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from application.bootstrap import tune_garbage_collector
 from application.event_store import create_schema
-from bench import asof, big_log, http, lag, reads, rebuild, writes
+from bench import asof, big_log, http, lag, machine, reads, rebuild, writes
 from bench.history import build_history
 from bench.report import Result, format_table
 from interfaces.progress import progress
@@ -171,8 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                       args.big_log, server_url, args.database, args.seed, args.per_model)
     selected = [name for name in BENCHMARKS if not args.only or name in args.only]
     history = None
+    reference_at_start = machine.reference_loop_ms()
     try:
         url = _fresh_database(server_url, args.database)
+        with psycopg.connect(url) as conn:
+            server = machine.server_settings(conn)
         if NEEDS_HISTORY & set(selected) or not args.only:
             with progress(args.events, "building the log") as advance:
                 history = build_history(url, args.events, seed=args.seed, on_progress=advance)
@@ -198,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     for note in notes:
         print(f"- {note}")
+    print(f"- {machine.describe(reference_at_start, machine.reference_loop_ms(), server)}")
     print(f"- time per benchmark: {', '.join(timings)}")
     print(f"- total run time {time.perf_counter() - started:.0f} s, database {args.database!r}"
           f"{' (--quick: sizes too small for the figures to mean anything)' if args.quick else ''}")

@@ -315,3 +315,8 @@ def test_the_quick_command_line_prints_one_table(
     assert code == 0
     assert "read + decode the whole log" in out
     assert "as_of read of an order" in out
+    # The machine and server the figures came from, for comparing runs.
+    machine_note = next(line for line in out.splitlines() if line.startswith("- machine: "))
+    assert "reference loop of pure Python" in machine_note
+    assert "fsync" in machine_note
+    assert "synchronous_commit" in machine_note
