@@ -144,7 +144,8 @@ def test_the_read_benchmark_reads_the_same_events_in_each_reader(
     url = make_database()
     history = build_history(url, 800, seed=4)
 
-    [result], [note, opened, hybrid] = reads.run(url, turn_pages=1, hybrid_events=300)
+    [result], [note, opened, hybrid] = reads.run(url, turn_pages=1, hybrid_events=300,
+                                                  opened_events=500)
 
     assert result.row == 5
     assert result.value > 0
@@ -152,6 +153,7 @@ def test_the_read_benchmark_reads_the_same_events_in_each_reader(
     assert f"{history.events:,} events" in note
     assert "personal data opened where a read model reads it: in Customer events" in note
     assert "every sealed box" in opened
+    assert "over the first 500 events" in opened
     assert "first 300 events" in hybrid
     with psycopg.connect(url) as conn:
         library = conn.execute(f"SELECT count(*) FROM {reads.LIBRARY_TABLE}").fetchone()
@@ -195,8 +197,33 @@ def test_the_read_benchmark_reads_both_sides_to_their_end_in_turns() -> None:
     timed = reads.interleaved({"ours": pages("ours", 5), "theirs": pages("theirs", 2)}, 2)
 
     assert steps == ["ours", "ours", "theirs", "theirs", "ours", "ours", "ours"]
-    assert [events for events, _ in timed.values()] == [50, 20]
-    assert all(seconds > 0 for _, seconds in timed.values())
+    assert [reads.total(turns)[0] for turns in timed.values()] == [50, 20]
+    assert [events for events, _ in timed["ours"]] == [20, 20, 10]
+    assert all(reads.total(turns)[1] > 0 for turns in timed.values())
+
+
+def test_a_reader_with_a_limit_stops_after_its_turns_and_is_closed() -> None:
+    steps: list[str] = []
+    closed: list[str] = []
+
+    def pages(name: str, count: int) -> reads.Pages:
+        try:
+            yield 0
+            for _ in range(count):
+                steps.append(name)
+                yield 10
+        finally:
+            closed.append(name)
+
+    timed = reads.interleaved({"whole": pages("whole", 4), "prefix": pages("prefix", 4)}, 1,
+                              most={"prefix": 2})
+
+    assert steps == ["whole", "prefix", "whole", "prefix", "whole", "whole"]
+    assert closed == ["prefix", "whole"]
+    assert reads.total(timed["prefix"])[0] == 20
+    # Over the limited reader's turns, the others read the same pages.
+    assert reads.total(timed["whole"], len(timed["prefix"]))[0] == 20
+    assert reads.total(timed["whole"])[0] == 40
 
 
 def test_the_read_baseline_holds_what_the_librarys_own_transcoder_writes(
