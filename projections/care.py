@@ -363,7 +363,7 @@ class CareProjection:
         for row in conn.execute(
             sql.SQL(
                 "SELECT customer_id, name, email, phone, addresses, consent_email, consent_sms,"
-                " erased, registered_at, position FROM {s}.customers WHERE customer_id = ANY(%s)"
+                " erased, registered_at, position FROM {s}.customers WHERE customer_id = ANY(%b)"
             ).format(s=s),
             (ids,),
         ):
@@ -423,7 +423,7 @@ class CareProjection:
             )
             if erased:
                 cur.execute(
-                    sql.SQL("DELETE FROM {s}.customer_notes WHERE customer_id = ANY(%s)").format(
+                    sql.SQL("DELETE FROM {s}.customer_notes WHERE customer_id = ANY(%b)").format(
                         s=s
                     ),
                     (list(erased),),
@@ -446,7 +446,7 @@ class CareProjection:
             for oid, cid, currency, placed_at, state in conn.execute(
                 sql.SQL(
                     "SELECT order_id, customer_id, currency, placed_at, state FROM {s}.orders"
-                    " WHERE order_id = ANY(%s)"
+                    " WHERE order_id = ANY(%b)"
                 ).format(s=s),
                 (unknown,),
             ):
@@ -496,11 +496,11 @@ class CareProjection:
             # Derived rows are replaced wholesale for the touched orders: what the state says
             # now is all there is, so resolved items vanish without per-event bookkeeping.
             cur.execute(
-                sql.SQL("DELETE FROM {s}.open_returns WHERE order_id = ANY(%s)").format(s=s),
+                sql.SQL("DELETE FROM {s}.open_returns WHERE order_id = ANY(%b)").format(s=s),
                 (touched,),
             )
             cur.execute(
-                sql.SQL("DELETE FROM {s}.queue WHERE order_id = ANY(%s)").format(s=s),
+                sql.SQL("DELETE FROM {s}.queue WHERE order_id = ANY(%b)").format(s=s),
                 (touched,),
             )
             insert_rows(cur, schema, "open_returns", _RETURN_COLUMNS, returns)

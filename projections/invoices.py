@@ -135,7 +135,7 @@ class InvoicesProjection:
             for oid, cid, cur_code in conn.execute(
                 sql.SQL(
                     "SELECT order_id, customer_id, currency FROM {s}.orders"
-                    " WHERE order_id = ANY(%s)"
+                    " WHERE order_id = ANY(%b)"
                 ).format(s=s),
                 (wanted,),
             ):
@@ -143,7 +143,7 @@ class InvoicesProjection:
             for oid, line_id, sku, price, rate in conn.execute(
                 sql.SQL(
                     "SELECT order_id, line_id, sku, unit_price, tax_rate FROM {s}.order_lines"
-                    " WHERE order_id = ANY(%s)"
+                    " WHERE order_id = ANY(%b)"
                 ).format(s=s),
                 (wanted,),
             ):

@@ -197,7 +197,7 @@ class OrderStatusProjection:
         orders = {order_id: copy_aggregate(order) for order_id, order in known.items()}
         if unknown:
             rows = conn.execute(
-                sql.SQL("SELECT order_id, version FROM {s}.orders WHERE order_id = ANY(%s)")
+                sql.SQL("SELECT order_id, version FROM {s}.orders WHERE order_id = ANY(%b)")
                 .format(s=sql.Identifier(schema)),
                 (unknown,),
             ).fetchall()

@@ -380,23 +380,23 @@ class OrderTimelineProjection:
             ids = list(order_ids)
             params = (ids,)
             for order_id, currency in conn.execute(
-                sql.SQL("SELECT order_id, currency FROM {s}.orders WHERE order_id = ANY(%s)")
+                sql.SQL("SELECT order_id, currency FROM {s}.orders WHERE order_id = ANY(%b)")
                 .format(s=s), params,
             ):
                 batch.currency[order_id] = currency
             for order_id, line_id, sku in conn.execute(
-                sql.SQL("SELECT order_id, line_id, sku FROM {s}.lines WHERE order_id = ANY(%s)")
+                sql.SQL("SELECT order_id, line_id, sku FROM {s}.lines WHERE order_id = ANY(%b)")
                 .format(s=s), params,
             ):
                 batch.skus[(order_id, line_id)] = sku
             for order_id, ref_id, label in conn.execute(
                 sql.SQL("SELECT order_id, ref_id, label FROM {s}.labels"
-                        " WHERE order_id = ANY(%s)").format(s=s), params,
+                        " WHERE order_id = ANY(%b)").format(s=s), params,
             ):
                 batch.labels[(order_id, ref_id)] = label
         if item_ids:
             for item_id, sku, location_id in conn.execute(
-                sql.SQL("SELECT item_id, sku, location_id FROM {s}.items WHERE item_id = ANY(%s)")
+                sql.SQL("SELECT item_id, sku, location_id FROM {s}.items WHERE item_id = ANY(%b)")
                 .format(s=s), (list(item_ids),),
             ):
                 batch.items[item_id] = (sku, location_id)

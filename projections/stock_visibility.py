@@ -159,8 +159,8 @@ class StockVisibilityProjection:
                     sql.SQL(
                         "INSERT INTO {s}.items (item_id, sku, location_id, on_hand, reserved,"
                         " safety_stock, position, updated_at)"
-                        " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[],"
-                        " %s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[])"
+                        " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bigint[],"
+                        " %b::bigint[], %b::bigint[], %b::bigint[], %b::timestamptz[])"
                     ).format(s=s),
                     inserts,
                 )
@@ -171,8 +171,8 @@ class StockVisibilityProjection:
                         " reserved = t.reserved + d.reserved,"
                         " safety_stock = coalesce(d.safety_stock, t.safety_stock),"
                         " position = d.position, updated_at = d.updated_at"
-                        " FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[],"
-                        " %s::bigint[], %s::timestamptz[])"
+                        " FROM unnest(%b::uuid[], %b::bigint[], %b::bigint[], %b::bigint[],"
+                        " %b::bigint[], %b::timestamptz[])"
                         " AS d(item_id, on_hand, reserved, safety_stock, position, updated_at)"
                         " WHERE t.item_id = d.item_id"
                     ).format(s=s),
@@ -189,7 +189,7 @@ class StockVisibilityProjection:
                     " locations, position, updated_at)"
                     " SELECT sku, sum(on_hand), sum(reserved), sum(safety_stock), sum(available),"
                     " count(*), max(position), max(updated_at) FROM {s}.items"
-                    " WHERE sku IN (SELECT sku FROM {s}.items WHERE item_id = ANY(%s))"
+                    " WHERE sku IN (SELECT sku FROM {s}.items WHERE item_id = ANY(%b))"
                     " GROUP BY sku"
                     " ON CONFLICT (sku) DO UPDATE SET on_hand = excluded.on_hand,"
                     " reserved = excluded.reserved, safety_stock = excluded.safety_stock,"
@@ -217,7 +217,7 @@ def _with_locations(
         for sku, *row in conn.execute(
             sql.SQL(
                 "SELECT sku, location_id, on_hand, reserved, safety_stock, available, low_stock"
-                " FROM {s}.items WHERE sku = ANY(%s) ORDER BY sku, location_id"
+                " FROM {s}.items WHERE sku = ANY(%b) ORDER BY sku, location_id"
             ).format(s=s),
             (list(by_sku),),
         ):
