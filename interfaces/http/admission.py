@@ -42,7 +42,16 @@ class CommandRoute(APIRoute):
     (``request.app.state.command_slots``) before it runs."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+        return self.admitted(self.plain_handler())
+
+    def plain_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's own handler of the route, not admitted."""
+        return super().get_route_handler()
+
+    def admitted(
+        self, handler: Callable[[Request], Coroutine[Any, Any, Response]]
+    ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """``handler``, waiting for a command slot first if the route changes anything."""
         if (self.methods or set()) <= SAFE_METHODS:
             return handler
 
