@@ -29,6 +29,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import fastapi.routing
 from fastapi import Request, Response
 from pydantic import TypeAdapter, ValidationError
 
@@ -46,7 +47,15 @@ class DirectCommandRoute(CommandRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         fastapi_way = self.plain_handler()
-        short_way = _short_way(self.dependant, self.body_field, self.endpoint, fastapi_way)
+        # Where a router is included with dependencies of its own, FastAPI builds the
+        # handler once per inclusion, for the route as included (its "effective" context):
+        # the short way takes the same dependencies as FastAPI's way then.
+        route: Any = self
+        effective = getattr(fastapi.routing, "_effective_route_context_var", None)
+        context = effective.get() if effective is not None else None
+        if context is not None and context.original_route is self:
+            route = context
+        short_way = _short_way(route.dependant, route.body_field, route.endpoint, fastapi_way)
         return self.admitted(short_way)
 
 
@@ -60,10 +69,12 @@ def _short_way(
         raise TypeError(f"{name}: a direct route takes one body and nothing else from the request")
     if not inspect.iscoroutinefunction(endpoint):
         raise TypeError(f"{name}: a direct route's endpoint must be async")
-    dependencies: list[tuple[str, Callable[[Request], Awaitable[Any]]]] = []
+    # (argument or None, call): a router's or an inclusion's own dependencies are run for
+    # their effect (a check that raises, say) and give the endpoint nothing.
+    dependencies: list[tuple[str | None, Callable[[Request], Awaitable[Any]]]] = []
     for dependency in dependant.dependencies:
         call = dependency.call
-        if (dependency.name is None or call is None or not inspect.iscoroutinefunction(call)
+        if (call is None or not inspect.iscoroutinefunction(call)
                 or list(inspect.signature(call).parameters) != [dependency.request_param_name]
                 or dependency.dependencies):
             raise TypeError(f"{name}: a direct route's dependencies must each be an async"
@@ -84,7 +95,9 @@ def _short_way(
             else:
                 arguments = {body_name: value}
                 for argument, call in dependencies:
-                    arguments[argument] = await call(request)
+                    given = await call(request)
+                    if argument is not None:
+                        arguments[argument] = given
                 response = await endpoint(**arguments)
                 if not isinstance(response, Response):
                     raise TypeError(f"{name}: a direct route's endpoint must return a Response")

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
@@ -79,11 +79,11 @@ class _Watched(DirectCommandRoute):
         return watched
 
 
-def _post(http: TestClient, body: bytes, content_type: str | None,
-          key: str | None) -> tuple[int, bytes, str | None]:
+def _post(http: TestClient, body: bytes, content_type: str | None, key: str | None,
+          path: str = "/v1/orders") -> tuple[int, bytes, str | None]:
     headers = {name: value for name, value in
                (("Content-Type", content_type), ("Authorization", key)) if value is not None}
-    answer = http.post("/v1/orders", content=body, headers=headers)
+    answer = http.post(path, content=body, headers=headers)
     return answer.status_code, answer.content, answer.headers.get("content-type")
 
 
@@ -206,8 +206,6 @@ def test_a_route_that_needs_fastapis_way_is_refused_when_it_is_built() -> None:
     async def needs_a_header(request: Request, x_thing: str) -> str:
         return x_thing
 
-    from fastapi import Depends  # noqa: PLC0415 — only this test declares its own dependency
-
     async def with_a_dependency_of_its_own(
         body: OrderIn, thing: Any = Depends(needs_a_header),  # noqa: B008
     ) -> Response:
@@ -222,3 +220,23 @@ def test_placing_an_order_is_the_api_s_direct_route() -> None:
     direct = [(sorted(route.methods or ()), route.path) for router in api_routers()
               for route in router.routes if isinstance(route, DirectCommandRoute)]
     assert direct == [(["POST"], "/v1/orders")]
+
+
+def test_dependencies_of_the_including_router_are_taken_the_short_way_too() -> None:
+    """A router included with dependencies of its own: each runs on the short way as well."""
+    seen: list[str] = []
+
+    async def audited(request: Request) -> None:
+        seen.append(request.url.path)
+
+    router = APIRouter(route_class=CommandRoute)
+    router.add_api_route("/v1/orders", place, methods=["POST"], status_code=201,
+                         route_class_override=_Watched)
+    app = _app(CommandRoute)
+    app.include_router(router, prefix="/audited", dependencies=[Depends(audited)])
+    _Watched.fastapi_way = []
+    with TestClient(app) as http:
+        answer = _post(http, ORDER, "application/json", KEYS["client"], "/audited/v1/orders")
+    assert answer[0] == 201
+    assert seen == ["/audited/v1/orders"]
+    assert _Watched.fastapi_way == []
