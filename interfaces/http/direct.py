@@ -18,9 +18,10 @@ word for word. Taking the short way changes no outcome: what pydantic's JSON mod
 its Python mode accepts too from ``json.loads``'s output, with the same values (a lone
 surrogate, a byte-order mark or an encoding other than UTF-8 fails the JSON mode and goes
 FastAPI's way), and with the body valid FastAPI calls the same dependencies in the same
-order, their 401 and 403 included. ``tests/http/test_direct_route.py`` holds both ways to
-the same answers, byte for byte. The route is declared, admitted (``CommandRoute``) and
-documented as any other.
+order, their 401 and 403 included (each once; a request for which one is overridden, through
+``app.dependency_overrides``, goes FastAPI's way). ``tests/http/test_direct_route.py`` holds
+both ways to the same answers, byte for byte. The route is declared, admitted
+(``CommandRoute``) and documented as any other.
 """
 
 from __future__ import annotations
@@ -55,13 +56,15 @@ class DirectCommandRoute(CommandRoute):
         context = effective.get() if effective is not None else None
         if context is not None and context.original_route is self:
             route = context
-        short_way = _short_way(route.dependant, route.body_field, route.endpoint, fastapi_way)
+        short_way = _short_way(route.dependant, route.body_field, route.endpoint, fastapi_way,
+                               route.dependency_overrides_provider)
         return self.admitted(short_way)
 
 
 def _short_way(
     dependant: Any, body_field: Any, endpoint: Callable[..., Any],
     fastapi_way: Callable[[Request], Coroutine[Any, Any, Response]],
+    overrides_provider: Any,
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     name = endpoint.__name__
     if dependant.path_params or dependant.query_params or dependant.header_params \
@@ -69,9 +72,10 @@ def _short_way(
         raise TypeError(f"{name}: a direct route takes one body and nothing else from the request")
     if not inspect.iscoroutinefunction(endpoint):
         raise TypeError(f"{name}: a direct route's endpoint must be async")
-    # (argument or None, call): a router's or an inclusion's own dependencies are run for
-    # their effect (a check that raises, say) and give the endpoint nothing.
-    dependencies: list[tuple[str | None, Callable[[Request], Awaitable[Any]]]] = []
+    # (argument or None, call, cached): a router's or an inclusion's own dependencies are run
+    # for their effect (a check that raises, say) and give the endpoint nothing; one declared
+    # twice runs once unless it says otherwise (``use_cache``), as on FastAPI's way.
+    dependencies: list[tuple[str | None, Callable[[Request], Awaitable[Any]], bool]] = []
     for dependency in dependant.dependencies:
         call = dependency.call
         if (call is None or not inspect.iscoroutinefunction(call)
@@ -79,14 +83,19 @@ def _short_way(
                 or dependency.dependencies):
             raise TypeError(f"{name}: a direct route's dependencies must each be an async"
                             " function of the request alone")
-        dependencies.append((dependency.name, call))
+        dependencies.append((dependency.name, call, dependency.use_cache))
+    calls = {call for _, call, _ in dependencies}
     body_name = dependant.body_params[0].name
     body_type: TypeAdapter[Any] = TypeAdapter(body_field.field_info.annotation)
 
     async def handler(request: Request) -> Response:
         content_type = request.headers.get("content-type")
+        # A dependency overridden (``app.dependency_overrides``, in tests say) is FastAPI's
+        # to resolve.
+        overrides = getattr(overrides_provider, "dependency_overrides", None)
         if content_type is not None \
-                and content_type.partition(";")[0].strip().lower() == JSON_MEDIA_TYPE:
+                and content_type.partition(";")[0].strip().lower() == JSON_MEDIA_TYPE \
+                and not (overrides and calls & overrides.keys()):
             body = await request.body()
             try:
                 value = body_type.validate_json(body)
@@ -94,8 +103,12 @@ def _short_way(
                 pass  # FastAPI's way answers it, in its own words
             else:
                 arguments = {body_name: value}
-                for argument, call in dependencies:
-                    given = await call(request)
+                solved: dict[Callable[[Request], Awaitable[Any]], Any] = {}
+                for argument, call, cached in dependencies:
+                    if cached and call in solved:
+                        given = solved[call]
+                    else:
+                        given = solved[call] = await call(request)
                     if argument is not None:
                         arguments[argument] = given
                 response = await endpoint(**arguments)

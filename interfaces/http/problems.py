@@ -161,7 +161,7 @@ def install(app: FastAPI) -> None:
         # waiting, say, while the command queued for a slot): nothing was run and no one is
         # left to answer. Not the server's error, so no traceback: logged as one, by the
         # error handler and again by uvicorn, the commands a load generator leaves queued
-        # when it stops (40-50 per run of bench/http.py) held the event loop for 13-74 ms
+        # when it stops (34-52 per run of bench/http.py) held the event loop for 13-74 ms
         # in all, and the first requests of the window that followed took some 20 ms longer.
         log.info("the client left before %s %s was read; not run", request.method,
                  request.url.path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import pytest
@@ -20,11 +20,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from application.envelope import Envelope
 from interfaces.http import problems
 from interfaces.http.admission import CommandRoute, command_slots
 from interfaces.http.app import api_routers
 from interfaces.http.auth import parse_api_keys
-from interfaces.http.deps import OMS, WriteEnvelope
+from interfaces.http.deps import OMS, WriteEnvelope, envelope
 from interfaces.http.direct import DirectCommandRoute
 from interfaces.http.schemas import OrderIn
 from tests.http.conftest import ADDRESS, API_KEYS
@@ -240,3 +241,44 @@ def test_dependencies_of_the_including_router_are_taken_the_short_way_too() -> N
     assert answer[0] == 201
     assert seen == ["/audited/v1/orders"]
     assert _Watched.fastapi_way == []
+
+
+def test_an_overridden_dependency_goes_fastapis_way() -> None:
+    """``app.dependency_overrides`` (how tests stand in for a dependency) is honoured."""
+
+    async def someone_else(request: Request) -> Envelope:
+        return Envelope(actor="stand-in", role="client", channel="api")
+
+    app = _app(_Watched)
+    app.dependency_overrides[envelope] = someone_else
+    _Watched.fastapi_way = []
+    with TestClient(app) as http:
+        answer = _post(http, ORDER, "application/json", None)  # no key: the stand-in admits
+    assert answer[0] == 201
+    assert orjson.loads(answer[1])["actor"] == "stand-in"
+    assert _Watched.fastapi_way == [ORDER]
+
+
+COUNTED: list[str] = []
+
+
+async def counted(request: Request) -> int:
+    COUNTED.append(request.url.path)
+    return len(COUNTED)
+
+
+async def place_counted(body: OrderIn, count: Annotated[int, Depends(counted)]) -> Response:
+    return Response(str(count), 201)
+
+
+def test_a_dependency_declared_twice_runs_once_as_on_fastapis_way() -> None:
+    for route_class in (DirectCommandRoute, CommandRoute):
+        COUNTED.clear()
+        router = APIRouter()
+        router.add_api_route("/v1/orders", place_counted, methods=["POST"],
+                             dependencies=[Depends(counted)], route_class_override=route_class)
+        app = _app(CommandRoute)
+        app.include_router(router, prefix="/counted")
+        with TestClient(app) as http:
+            answer = _post(http, ORDER, "application/json", None, "/counted/v1/orders")
+        assert (answer[0], answer[1], COUNTED) == (201, b"1", ["/counted/v1/orders"]), route_class
