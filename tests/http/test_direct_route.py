@@ -2,7 +2,7 @@
 
 Twin apps serve the same endpoint (shaped like placing an order) on the same error handlers,
 one on a ``DirectCommandRoute`` and one on a plain ``CommandRoute``; whatever is sent, body,
-content type or key, both must give the same status, headers and bytes. Well-formed
+content type or key, both must give the same status, content type and bytes. Well-formed
 requests must take the short way, and nothing else may. See ``interfaces.http.direct``.
 """
 
