@@ -43,7 +43,8 @@ class DirectCommandRoute(CommandRoute):
     """A command route whose endpoint takes one JSON body and request-only dependencies.
 
     Refused when built for any other endpoint (path, query, header or cookie parameters,
-    dependencies with their own parameters, a sync endpoint): those need FastAPI's way.
+    dependencies with their own parameters, a sync endpoint, one not declared to return a
+    ``Response``): those need FastAPI's way.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -72,6 +73,11 @@ def _short_way(
         raise TypeError(f"{name}: a direct route takes one body and nothing else from the request")
     if not inspect.iscoroutinefunction(endpoint):
         raise TypeError(f"{name}: a direct route's endpoint must be async")
+    # Checked here, not after the call: by then the command has been recorded.
+    returns = inspect.signature(endpoint, eval_str=True).return_annotation
+    if not (isinstance(returns, type) and issubclass(returns, Response)):
+        raise TypeError(f"{name}: a direct route's endpoint must be declared to return a"
+                        " Response (the short way sends it as it is)")
     # (argument or None, call, cached): a router's or an inclusion's own dependencies are run
     # for their effect (a check that raises, say) and give the endpoint nothing; one declared
     # twice runs once unless it says otherwise (``use_cache``), as on FastAPI's way.
@@ -111,9 +117,7 @@ def _short_way(
                         given = solved[call] = await call(request)
                     if argument is not None:
                         arguments[argument] = given
-                response = await endpoint(**arguments)
-                if not isinstance(response, Response):
-                    raise TypeError(f"{name}: a direct route's endpoint must return a Response")
+                response: Response = await endpoint(**arguments)
                 return response
         return await fastapi_way(request)
 

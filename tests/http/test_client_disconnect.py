@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from starlette.types import Message
 
 from interfaces.http import problems
@@ -24,9 +24,9 @@ def _app(ran: list[str]) -> FastAPI:
     problems.install(app)
     app.state.command_slots = command_slots(4)
 
-    async def register(body: CustomerIn) -> dict[str, str]:
+    async def register(body: CustomerIn) -> Response:
         ran.append(body.name)
-        return {}
+        return Response(status_code=201)
 
     app.router.add_api_route("/v1/customers", register, methods=["POST"],
                              route_class_override=DirectCommandRoute)

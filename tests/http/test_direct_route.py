@@ -204,6 +204,9 @@ def test_a_route_that_needs_fastapis_way_is_refused_when_it_is_built() -> None:
     def sync(body: OrderIn) -> Response:
         return Response()
 
+    async def answers_a_dict(body: OrderIn) -> dict[str, str]:
+        return {}
+
     async def needs_a_header(request: Request, x_thing: str) -> str:
         return x_thing
 
@@ -214,6 +217,7 @@ def test_a_route_that_needs_fastapis_way_is_refused_when_it_is_built() -> None:
 
     _refused("/things/{thing}", with_a_path_parameter, "one body and nothing else")
     _refused("/things", sync, "must be async")
+    _refused("/things", answers_a_dict, "must be declared to return a Response")
     _refused("/things", with_a_dependency_of_its_own, "async function of the request alone")
 
 
