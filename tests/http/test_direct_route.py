@@ -156,8 +156,11 @@ def bodies(draw: st.DrawFn) -> bytes:
     for _ in range(draw(st.integers(0, 3))):
         target = draw(st.sampled_from(["order", "line", "address"]))
         where: dict[str, Any]
-        if target == "line" and isinstance(order.get("lines"), list) and order["lines"]:
-            where = order["lines"][draw(st.integers(0, len(order["lines"]) - 1))]
+        lines = order.get("lines")
+        dict_lines = [line for line in lines if isinstance(line, dict)] \
+            if isinstance(lines, list) else []
+        if target == "line" and dict_lines:  # a line an earlier change left a dict
+            where = dict_lines[draw(st.integers(0, len(dict_lines) - 1))]
         elif target == "address" and isinstance(order.get("shipping_address"), dict):
             where = order["shipping_address"]
         else:
